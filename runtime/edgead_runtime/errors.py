@@ -1,0 +1,22 @@
+"""Typed errors: each names the file or value that is wrong and how to fix it."""
+
+
+class EdgeadError(Exception):
+    """Base class for errors a user can act on."""
+
+
+class ImageReadError(EdgeadError):
+    """An image file is missing, truncated or not an image."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot read image '{path}': {reason}")
+
+
+class ModelFileError(EdgeadError):
+    """A model file is missing, truncated, or lacks edgead metadata."""
+
+
+class FrameMismatchError(EdgeadError):
+    """A frame does not fit the model (size, channels or dtype)."""

@@ -1,0 +1,107 @@
+"""The metadata every exported model carries (ONNX ``metadata_props`` key ``edgead``, a JSON string).
+
+Export writes it and the runtime reads it; nothing else is needed to run a model. Schema
+(``format_version`` 1)::
+
+    {
+      "format_version": 1,
+      "edgead_version": "0.1.0",
+      "model": "patchcore",                      # model family
+      "backbone": "tf_efficientnet_lite0",
+      "part": "full",                            # "full", or "backbone" for a profiling sub-graph
+      "input": {"name": "image", "height": 256, "width": 256, "channels": 3,
+                "color": "BGR", "dtype": "uint8", "layout": "NHWC"},
+      "outputs": ["score", "anomaly_map", "raw_score", "raw_anomaly_map"],
+      "normalization": {                         # folded into the graph; recorded for reference
+        "image": {"threshold": t, "min": lo, "max": hi},
+        "pixel": {"threshold": t, "min": lo, "max": hi}
+      },
+      "threshold": 0.5,                          # on the normalized score; override at run time
+      "calibration": {...},                      # how the threshold was chosen
+      "config": {...}                            # the training config, for the record
+    }
+
+Normalized value = clip((raw - threshold) / (max - min) + 0.5, 0, 1), so the calibrated
+threshold sits at 0.5 for both the image score and the anomaly map.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ModelFileError
+
+METADATA_KEY = "edgead"
+FORMAT_VERSION = 1
+INPUT_NAME = "image"
+OUTPUT_NAMES = ("score", "anomaly_map", "raw_score", "raw_anomaly_map")
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    model: str
+    backbone: str
+    height: int
+    width: int
+    threshold: float = 0.5
+    part: str = "full"
+    edgead_version: str = "unknown"
+    normalization: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the graph's input frame."""
+        return self.height, self.width
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "model") -> ModelMetadata:
+        try:
+            data = json.loads(text)
+            inp = data["input"]
+            return cls(
+                model=data["model"],
+                backbone=data.get("backbone", "unknown"),
+                height=int(inp["height"]),
+                width=int(inp["width"]),
+                threshold=float(data.get("threshold", 0.5)),
+                part=data.get("part", "full"),
+                edgead_version=data.get("edgead_version", "unknown"),
+                normalization=data.get("normalization", {}),
+                extra={k: v for k, v in data.items() if k not in _KNOWN_KEYS},
+            )
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{source}: edgead metadata is malformed ({exc!r}); re-export the model") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "edgead_version": self.edgead_version,
+            "model": self.model,
+            "backbone": self.backbone,
+            "part": self.part,
+            "input": {
+                "name": INPUT_NAME,
+                "height": self.height,
+                "width": self.width,
+                "channels": 3,
+                "color": "BGR",
+                "dtype": "uint8",
+                "layout": "NHWC",
+            },
+            "outputs": list(OUTPUT_NAMES) if self.part == "full" else [],
+            "normalization": self.normalization,
+            "threshold": self.threshold,
+            **self.extra,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+_KNOWN_KEYS = {
+    "format_version", "edgead_version", "model", "backbone", "part", "input", "outputs",
+    "normalization", "threshold",
+}
