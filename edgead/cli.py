@@ -1,2 +1,267 @@
-def main() -> None:
-    raise SystemExit("edgead CLI: not yet built")
+"""``edgead``: train, export, evaluate and benchmark anomaly detectors.
+
+Each subcommand does one job and prints what it did. torch is imported inside the commands, so
+``edgead --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+import types
+import typing
+from pathlib import Path
+
+from edgead_runtime.errors import EdgeadError
+
+EXAMPLES = """\
+workflow:
+  edgead train --model patchcore --data ../shared/data/mvtec_ad/bottle --out runs/bottle-pc
+  edgead export runs/bottle-pc --format onnx -o bottle-pc.onnx
+  edgead-runtime predict bottle-pc.onnx --source ../shared/data/mvtec_ad/bottle/test --json preds.jsonl
+  edgead evaluate bottle-pc.onnx --data ../shared/data/mvtec_ad/bottle
+  edgead-runtime bench bottle-pc.onnx
+  edgead demo          # all of it on solar-cell images that install from PyPI
+"""
+MODEL_CHOICES = ("patchcore", "dfm")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # Model options come from the model classes (torch); load them only when `train` is asked for.
+    args = build_parser(model_options=bool(argv) and argv[0] == "train").parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except EdgeadError as exc:
+        print(f"edgead: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("edgead: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser(model_options: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgead",
+        description="Train visual anomaly detectors on good images and export one self-contained ONNX graph.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(commands, model_options)
+    _add_export(commands)
+    _add_evaluate(commands)
+    _add_bench(commands)
+    _add_demo(commands)
+    return parser
+
+
+# ---------------------------------------------------------------- train
+
+
+def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> None:
+    p = commands.add_parser(
+        "train",
+        help="fit a model on good images, calibrate its threshold, evaluate, save a run directory",
+        description="Fit a detector on good images. 10%% of them are held out to calibrate the threshold; "
+        "with an MVTec-layout folder the test split is scored and metrics.json written.",
+    )
+    p.add_argument("--model", required=True, choices=MODEL_CHOICES, help="detector family")
+    p.add_argument("--data", required=True, type=Path, help="MVTec-layout folder or a folder of good images")
+    p.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm backbone name (default: %(default)s)")
+    p.add_argument("--layers", type=int, nargs="+", help="backbone stages to use (default: the model's)")
+    p.add_argument("--weights", type=Path, help="backbone weights file, when no offline package has them")
+    p.add_argument(
+        "--image-size", type=int, default=256, help="square model input size in pixels (default: %(default)s)"
+    )
+    p.add_argument("--out", type=Path, help="run directory (default: runs/<model>-<data folder name>)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the holdout split and coreset (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default: %(default)s)")
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=0.1,
+        help="fraction of good images held out to calibrate (default: %(default)s)",
+    )
+    p.add_argument("--skip-corrupt", action="store_true", help="skip unreadable images with a warning")
+    p.set_defaults(func=_train)
+    if not model_options:
+        return
+    from edgead.train.models import MODELS, model_names
+
+    model_names()
+    for name in MODEL_CHOICES:
+        group = p.add_argument_group(f"{name} options")
+        for f in dataclasses.fields(MODELS[name].Options):
+            flag = "--" + f.name.replace("_", "-")
+            kind = _option_type(f.type)
+            group.add_argument(
+                flag,
+                dest=f"opt_{f.name}",
+                type=kind,
+                default=None,
+                choices=f.metadata.get("choices"),
+                metavar=None if "choices" in f.metadata else kind.__name__.upper(),
+                help=f"{f.metadata.get('help', '')} (default: {f.default})",
+            )
+
+
+def _option_type(annotation: object) -> type:
+    """The parser type for an Options field annotated like ``int`` or ``int | None``."""
+    hint = eval(annotation, {}) if isinstance(annotation, str) else annotation  # noqa: S307 - our own annotations
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+def _train(args: argparse.Namespace) -> int:
+    from edgead.train.fit import train
+    from edgead.train.models import MODELS
+    from edgead.train.run import TrainConfig
+
+    options = {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_") and v is not None}
+    own = {f.name for f in dataclasses.fields(MODELS[args.model].Options)}
+    foreign = sorted(set(options) - own)
+    if foreign:
+        flags = ", ".join("--" + k.replace("_", "-") for k in foreign)
+        raise EdgeadError(f"{flags} do(es) not apply to --model {args.model}; its options are {sorted(own)}")
+    out = args.out or Path("runs") / f"{args.model}-{args.data.resolve().name}"
+    config = TrainConfig(
+        model=args.model,
+        data=str(args.data),
+        out=str(out),
+        backbone=args.backbone,
+        layers=tuple(args.layers) if args.layers else None,
+        image_size=args.image_size,
+        seed=args.seed,
+        weights=str(args.weights) if args.weights else None,
+        batch_size=args.batch_size,
+        holdout_fraction=args.holdout,
+        skip_corrupt=args.skip_corrupt,
+        options=options,
+    )
+    start = time.perf_counter()
+    train(config)
+    print(f"train took {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+# ---------------------------------------------------------------- export
+
+
+def _add_export(commands: argparse._SubParsersAction) -> None:
+    from edgead.export.formats import FORMATS
+
+    p = commands.add_parser(
+        "export",
+        help="write a run as one self-contained graph, checked against torch",
+        description="Export a run directory. The ONNX graph takes uint8 BGR frames [N, H, W, 3] and holds "
+        "preprocessing, the model, map upsampling and blur, the score and its normalization. Export runs the "
+        "graph in ONNX Runtime on real frames and fails if it disagrees with torch.",
+    )
+    p.add_argument("run", type=Path, help="run directory written by `edgead train`")
+    p.add_argument("--format", required=True, choices=sorted(FORMATS), help="output format")
+    p.add_argument("--precision", default="fp32", help="numeric precision; see each format's choices")
+    p.add_argument("-o", "--output", type=Path, help="output file (default: RUN/<model><suffix>)")
+    p.add_argument(
+        "--part",
+        default="full",
+        choices=("full", "backbone"),
+        help="'backbone': preprocessing + backbone only, to compare latency with the full graph",
+    )
+    p.set_defaults(func=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from edgead.export.formats import export
+
+    export(args.run, args.format, args.precision, args.output, args.part)
+    return 0
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def _add_evaluate(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "evaluate",
+        help="metrics of an exported model, computed through the runtime",
+        description="Score a labelled MVTec-layout test split with the exported model through edgead-runtime "
+        "(the same preprocessing and graph a deployment runs) and print image/pixel AUROC, AUPRO and F1-max.",
+    )
+    p.add_argument("model", type=Path, help="exported model file (.onnx)")
+    p.add_argument("--data", required=True, type=Path, help="MVTec-layout folder with a test split")
+    p.add_argument("--batch", type=int, default=8, help="frames per graph call")
+    p.add_argument("--backend", default="auto", help="runtime backend (default: by file extension)")
+    p.add_argument(
+        "--compare-torch",
+        type=Path,
+        metavar="RUN_DIR",
+        help="also run the torch model of this run on the same frames and report the differences",
+    )
+    p.add_argument("--json", type=Path, metavar="OUT", help="write the metrics as JSON")
+    p.set_defaults(func=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from edgead.export.evaluate import evaluate_model
+
+    evaluate_model(args.model, args.data, args.batch, args.backend, args.compare_torch, args.json)
+    return 0
+
+
+# ---------------------------------------------------------------- bench
+
+
+def _add_bench(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "bench",
+        help="time a run's torch eager forward against its exported graph, in one interleaved run",
+        description="Latency of the torch eager model next to the exported graph(s) on ONNX Runtime, "
+        "timed round-robin in one run so the ratio is fair. For graph-only benchmarks use `edgead-runtime bench`.",
+    )
+    p.add_argument("run", type=Path, help="run directory")
+    p.add_argument("models", type=Path, nargs="+", help="exported model files to time beside torch")
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes")
+    p.add_argument("--warmup", type=int, default=10, help="untimed iterations first")
+    p.add_argument("--iters", type=int, default=50, help="timed iterations")
+    p.add_argument("--json", type=Path, metavar="OUT", help="also write the report as JSON")
+    p.set_defaults(func=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from edgead.export.torch_bench import bench_against_torch
+
+    bench_against_torch(args.run, args.models, args.batch, args.warmup, args.iters, args.json)
+    return 0
+
+
+# ---------------------------------------------------------------- demo
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "demo",
+        help="train, export, evaluate and benchmark on solar-cell images from PyPI (elpv-dataset)",
+        description="The whole workflow on a fresh machine: builds an MVTec-layout folder from the "
+        "elpv-dataset package (electroluminescence images of solar cells), trains, exports to ONNX, "
+        "evaluates through the runtime and prints metrics and latency.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--model", default="patchcore", choices=MODEL_CHOICES, help="detector family")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="where data, run and model go")
+    p.add_argument("--image-size", type=int, default=256, help="model input size")
+    p.set_defaults(func=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from edgead.export.demo import run_demo
+
+    run_demo(args.model, args.out, args.image_size)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,248 @@
+"""``edgead-runtime``: predict, bench and inspect exported models without torch.
+
+Engine and image libraries are imported inside each command, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import EdgeadError, FrameMismatchError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .detector import Detector, Result
+    from .sources import Item
+
+EXAMPLES = """\
+examples:
+  edgead-runtime predict model.onnx --source bottle/test/broken_large --json out.jsonl
+  edgead-runtime predict model.onnx --source 'line/*.png' --threshold 0.6 --save-overlays overlays/
+  edgead-runtime predict model.onnx --source line.mp4 --batch 8
+  edgead-runtime predict model.onnx --source 0              # camera 0; or rtsp://host/stream
+  edgead-runtime bench patchcore.onnx dfm.onnx --batch 1 8 --json bench.json
+  edgead-runtime info model.onnx
+"""
+_VERBOSE_MAX = 20  # up to this many known items get a line each; more get a progress bar
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EdgeadError as exc:
+        print(f"edgead-runtime: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("edgead-runtime: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgead-runtime",
+        description="Run exported edgead anomaly-detection models (no torch needed).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("predict", help="score images, a folder, a video, a camera or a stream")
+    p.add_argument("model", type=Path, help="exported model file (.onnx)")
+    p.add_argument("--source", required=True, help="image, folder, glob, video file, camera index or URL")
+    p.add_argument("--json", type=Path, metavar="OUT.jsonl", help="write one JSON object per frame, line by line")
+    p.add_argument("--threshold", type=float, help="normalized threshold (default: the model's, usually 0.5)")
+    p.add_argument("--save-overlays", type=Path, metavar="DIR", help="write heat-map overlays as PNG")
+    p.add_argument("--batch", type=int, default=1, help="frames per graph call (default 1)")
+    _add_backend_args(p)
+    p.set_defaults(func=_predict)
+
+    p = commands.add_parser("bench", help="latency and FPS of one or more models, preprocessing apart")
+    p.add_argument("models", type=Path, nargs="+", help="model files; several are timed round-robin")
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes (default 1 8)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed iterations first (default 10)")
+    p.add_argument("--iters", type=int, default=100, help="timed iterations (default 100)")
+    p.add_argument("--source", type=Path, metavar="IMAGE", help="real frame to use (default: synthetic)")
+    p.add_argument("--json", type=Path, metavar="OUT", help="also write the report as JSON")
+    _add_backend_args(p)
+    p.set_defaults(func=_bench)
+
+    p = commands.add_parser("info", help="print a model's metadata and its inputs and outputs")
+    p.add_argument("model", type=Path)
+    _add_backend_args(p)
+    p.set_defaults(func=_info)
+    return parser
+
+
+def _add_backend_args(p: argparse.ArgumentParser) -> None:
+    from .backends import BACKENDS  # a dict, no engine import
+
+    p.add_argument("--backend", default="auto", choices=["auto", *BACKENDS], help="default: from the suffix")
+    p.add_argument("--threads", type=int, help="intra-op threads for onnxruntime (default: all cores)")
+
+
+def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"intra_op_threads": args.threads} if args.threads else {}
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .detector import Detector
+    from .sources import open_source
+
+    if args.batch < 1:
+        raise EdgeadError(f"--batch must be >= 1, got {args.batch}")
+    with Detector(args.model, args.backend, args.threshold, **_backend_options(args)) as detector:
+        source = open_source(args.source)
+        meta = detector.metadata
+        print(
+            f"model {args.model} ({meta.model}, {meta.backbone}, {meta.height}x{meta.width}) "
+            f"on {detector.backend.name}, threshold {detector.threshold:g}"
+        )
+        total = source.total
+        verbose = total is not None and total <= _VERBOSE_MAX
+        bar = tqdm(total=total, unit="img", disable=verbose)
+        if args.save_overlays:
+            args.save_overlays.mkdir(parents=True, exist_ok=True)
+        n_ok = n_bad = n_err = 0
+        latency_sum = 0.0
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+        out = args.json.open("w") if args.json else None
+        try:
+            for chunk in _chunks(source, args.batch):
+                for item, result, latency_ms in _run_chunk(detector, chunk):
+                    record, line = _describe(item, result, latency_ms)
+                    if isinstance(result, str):
+                        n_err += 1
+                    else:
+                        n_bad += result.is_anomalous
+                        n_ok += not result.is_anomalous
+                        latency_sum += latency_ms
+                        if args.save_overlays:
+                            _save_overlay(args.save_overlays, item, result)
+                    if out:
+                        out.write(json.dumps(record) + "\n")
+                        out.flush()  # a crash later never loses the lines written so far
+                    if verbose or isinstance(result, str):
+                        bar.write(line)
+                    bar.update()
+        finally:
+            bar.close()
+            if out:
+                out.close()
+    n = n_ok + n_bad
+    mean = f"{latency_sum / n:.2f} ms/image" if n else "n/a"
+    print(
+        f"predicted {n} frames: {n_bad} anomalous, {n_ok} ok, {n_err} unreadable; mean latency {mean} "
+        "(preprocess + graph)"
+    )
+    if args.json:
+        print(f"wrote {n + n_err} lines to {args.json}")
+    if args.save_overlays and n:
+        print(f"wrote {n} overlays to {args.save_overlays}")
+    if n == 0:
+        print(f"edgead-runtime: error: no frame from '{args.source}' could be processed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _describe(item: Item, result: Result | str, latency_ms: float) -> tuple[dict[str, Any], str]:
+    """The JSON record and the printed line for one frame."""
+    if isinstance(result, str):
+        return {"path": item.name, "error": result}, f"ERR  {item.name}: {result}"
+    record = {
+        "path": item.name,
+        "score": result.score,
+        "raw_score": result.raw_score,
+        "is_anomalous": result.is_anomalous,
+        "threshold": result.threshold,
+        "latency_ms": latency_ms,
+    }
+    label = "NG" if result.is_anomalous else "OK"
+    line = f"{label:<4} {result.score:.3f} raw {result.raw_score:<9.4g} {latency_ms:6.1f} ms  {item.name}"
+    return record, line
+
+
+def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    chunk: list[Item] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _run_chunk(detector: Detector, chunk: list[Item]) -> list[tuple[Item, Result | str, float]]:
+    """Results in item order; an unreadable or unusable frame becomes its error message."""
+    results: list[Result | str] = [str(item.error) for item in chunk]
+    readable = [i for i, item in enumerate(chunk) if item.frame is not None]
+    frames = [chunk[i].frame for i in readable]
+    start = time.perf_counter()
+    if frames:
+        try:
+            done = detector.predict_batch(frames)
+        except FrameMismatchError:  # one odd frame (e.g. float pixels) must not sink the batch
+            done = [_predict_one(detector, frame) for frame in frames]
+        for i, result in zip(readable, done, strict=True):
+            results[i] = result
+    latency_ms = (time.perf_counter() - start) * 1e3 / max(len(frames), 1)
+    return [(item, result, latency_ms) for item, result in zip(chunk, results, strict=True)]
+
+
+def _predict_one(detector: Detector, frame: np.ndarray) -> Result | str:
+    try:
+        return detector.predict(frame)
+    except FrameMismatchError as exc:
+        return str(exc)
+
+
+def _save_overlay(folder: Path, item: Item, result: Result) -> None:
+    import cv2
+
+    from .preprocess import IMAGE_SUFFIXES
+    from .visualize import overlay
+
+    base = Path(item.name).name
+    if Path(base).suffix.lower() in IMAGE_SUFFIXES:
+        base = Path(base).stem
+    name = re.sub(r"[^\w.-]+", "_", base) + ".png"
+    cv2.imwrite(str(folder / name), overlay(item.frame, result.anomaly_map, result.score, result.is_anomalous))
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import bench_model, format_report
+
+    report = bench_model(
+        args.models, args.batch, args.warmup, args.iters, args.source, args.backend, **_backend_options(args)
+    )
+    print(format_report(report))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from .backends import open_backend
+
+    with open_backend(args.model, args.backend, **_backend_options(args)) as backend:
+        print(f"{args.model} ({args.model.stat().st_size:,} bytes) on {backend.name}")
+        for key, value in backend.metadata.to_dict().items():
+            print(f"  {key:<16} {json.dumps(value) if isinstance(value, dict | list) else value}")
+        print(f"  input  {backend.input_name:<16} {list(backend.input_shape)}")
+        for name, shape in backend.output_shapes.items():
+            print(f"  output {name:<16} {list(shape)}")
+    return 0

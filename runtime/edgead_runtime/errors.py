@@ -20,3 +20,11 @@ class ModelFileError(EdgeadError):
 
 class FrameMismatchError(EdgeadError):
     """A frame does not fit the model (size, channels or dtype)."""
+
+
+class BackendError(EdgeadError):
+    """A backend name, option or execution provider that this machine cannot give."""
+
+
+class SourceError(EdgeadError):
+    """A frame source (file, folder, glob, video, camera, URL) that cannot be opened."""

@@ -102,6 +102,13 @@ class ModelMetadata:
 
 
 _KNOWN_KEYS = {
-    "format_version", "edgead_version", "model", "backbone", "part", "input", "outputs",
-    "normalization", "threshold",
+    "format_version",
+    "edgead_version",
+    "model",
+    "backbone",
+    "part",
+    "input",
+    "outputs",
+    "normalization",
+    "threshold",
 }

@@ -38,7 +38,7 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
         image = (image.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
     elif image.dtype != np.uint8:
         raise FrameMismatchError(
-            f"frame dtype {image.dtype} is not supported; give uint8 or uint16 pixels (got shape {image.shape})"
+            f"frame dtype {image.dtype} is not supported; give uint8 or uint16 pixels (shape {image.shape})"
         )
     if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
         return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
@@ -46,7 +46,9 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
         return image
     if image.ndim == 3 and image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    raise FrameMismatchError(f"frame shape {image.shape} is not an image; expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)")
+    raise FrameMismatchError(
+        f"frame shape {image.shape} is not an image; expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)"
+    )
 
 
 def prepare_frame(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

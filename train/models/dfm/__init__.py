@@ -1,0 +1,3 @@
+from .torch_model import DFM
+
+__all__ = ["DFM"]

@@ -1,0 +1,3 @@
+from .torch_model import PatchCore
+
+__all__ = ["PatchCore"]

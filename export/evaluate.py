@@ -1,0 +1,95 @@
+"""``edgead evaluate``: metrics of an exported model, computed through the runtime.
+
+Frames go through the runtime's preprocessing and the exported graph on a runtime backend, just as
+in deployment. With a run directory the torch model scores the same frames too, and the largest
+differences and both sets of metrics are reported side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from edgead.train.data import find_dataset, load_frames, load_masks
+from edgead.train.metrics import evaluate, format_metrics_table
+from edgead_runtime.detector import Detector
+from edgead_runtime.errors import EdgeadError
+
+
+def evaluate_model(
+    model_path: Path,
+    data: Path,
+    batch: int = 8,
+    backend: str = "auto",
+    compare_run: Path | None = None,
+    json_out: Path | None = None,
+) -> dict[str, Any]:
+    dataset = find_dataset(data)
+    if not dataset.test:
+        raise EdgeadError(f"'{data}' has no labelled test split (test/<type>/); evaluate needs the MVTec layout")
+    with Detector(model_path, backend) as detector:
+        size = detector.metadata.size
+        frames, _ = load_frames([s.path for s in dataset.test], size, desc="test images")
+        outputs, seconds = _run_detector(detector, frames, batch)
+    labels = np.array([s.label for s in dataset.test])
+    masks, index = load_masks(dataset.test, size)
+    metrics = evaluate(labels, outputs["raw_score"], masks, outputs["raw_anomaly_map"][index])
+    report: dict[str, Any] = {
+        "model": str(model_path),
+        "data": str(data),
+        "backend": backend,
+        "images": len(frames),
+        "metrics": metrics,
+        "graph_ms_per_image": 1e3 * seconds / len(frames),
+    }
+    print(f"{model_path} on {data} ({len(frames)} test images, via edgead-runtime {backend})")
+    print(format_metrics_table(metrics))
+    if compare_run is not None:
+        report["torch"] = _compare_torch(compare_run, frames, outputs, labels, masks, index, batch)
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {json_out}")
+    return report
+
+
+def _run_detector(detector: Detector, frames: np.ndarray, batch: int) -> tuple[dict[str, np.ndarray], float]:
+    names = ("score", "anomaly_map", "raw_score", "raw_anomaly_map")
+    out: dict[str, list] = {name: [] for name in names}
+    seconds = 0.0
+    for start in tqdm(range(0, len(frames), batch), desc="scoring", unit="batch"):
+        t0 = time.perf_counter()
+        results = detector.predict_batch(list(frames[start : start + batch]))
+        seconds += time.perf_counter() - t0
+        for r in results:
+            for name in names:
+                out[name].append(getattr(r, name))
+    return {name: np.asarray(values, dtype=np.float32) for name, values in out.items()}, seconds
+
+
+def _compare_torch(
+    run_dir: Path,
+    frames: np.ndarray,
+    onnx_out: dict[str, np.ndarray],
+    labels: np.ndarray,
+    masks: np.ndarray,
+    index: np.ndarray,
+    batch: int,
+) -> dict[str, Any]:
+    from edgead.train.fit import run_graph
+    from edgead.train.run import load_run
+
+    _, graph, _ = load_run(run_dir)
+    torch_out = run_graph(graph, frames, batch, desc="torch")
+    diffs = {name: float(np.abs(torch_out[name] - onnx_out[name]).max()) for name in onnx_out}
+    torch_metrics = evaluate(labels, torch_out["raw_score"], masks, torch_out["raw_anomaly_map"][index])
+    print(
+        f"torch vs runtime on {len(frames)} frames, max |diff|: "
+        + ", ".join(f"{name} {value:.2e}" for name, value in diffs.items())
+    )
+    print("torch metrics:  " + ", ".join(f"{k} {v:.4f}" for k, v in torch_metrics.items()))
+    return {"max_abs_diff": diffs, "metrics": torch_metrics}

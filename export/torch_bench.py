@@ -1,0 +1,55 @@
+"""``edgead bench``: a run's torch eager forward and its exported graphs, timed round-robin in one run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edgead.train.run import load_parity_frames, load_run
+from edgead_runtime.backends import open_backend
+from edgead_runtime.bench import machine_info, time_interleaved
+
+
+def bench_against_torch(
+    run_dir: Path, models: list[Path], batch_sizes: list[int], warmup: int, iters: int, json_out: Path | None
+) -> dict[str, Any]:
+    _, graph, _ = load_run(run_dir)
+    frame = load_parity_frames(run_dir)[0]
+    backends = [open_backend(path) for path in models]
+    names = ["torch eager", *(Path(p).name for p in models)]
+    rows = []
+    try:
+        for n in batch_sizes:
+            batch = np.ascontiguousarray(np.repeat(frame[None], n, axis=0))
+            tensor = torch.from_numpy(batch)
+
+            def torch_call(t: torch.Tensor = tensor) -> None:
+                with torch.inference_mode():
+                    graph(t)
+
+            calls = [torch_call, *(lambda b=b, x=batch: b.run(x) for b in backends)]
+            for name, stats in zip(names, time_interleaved(calls, warmup, iters), strict=True):
+                rows.append({"name": name, "batch": n, **asdict(stats), "fps": n * 1e3 / stats.mean_ms})
+    finally:
+        for b in backends:
+            b.close()
+    machine = machine_info()
+    machine["torch"] = torch.__version__
+    machine["torch_threads"] = torch.get_num_threads()
+    print(f"{machine['cpu']}, {machine['cores']} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    print(f"{'graph':<32} {'batch':>5} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'img/s':>8} {'vs torch':>9}")
+    for row in rows:
+        ref = next(r for r in rows if r["batch"] == row["batch"] and r["name"] == "torch eager")
+        print(
+            f"{row['name'][:32]:<32} {row['batch']:>5} {row['p50_ms']:>8.2f} {row['p90_ms']:>8.2f} "
+            f"{row['p99_ms']:>8.2f} {row['fps']:>8.1f} {row['p50_ms'] / ref['p50_ms']:>8.2f}x"
+        )
+    report = {"machine": machine, "run": str(run_dir), "warmup": warmup, "iters": iters, "rows": rows}
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
+    return report

@@ -1,0 +1,74 @@
+"""ONNX Runtime backend: the reference engine, and the one every machine can install from PyPI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BackendError, ModelFileError
+from ..metadata import METADATA_KEY, ModelMetadata
+from .base import Backend, Dim
+
+# The TensorRT provider builds an engine at open (minutes) and Azure runs remotely; asked for
+# explicitly they still work, by default a local session on CUDA or CPU is what users expect.
+_DEFAULT_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+
+    def __init__(self, session: Any, path: Path, metadata: ModelMetadata) -> None:
+        (inp,) = session.get_inputs()
+        outputs = {o.name: _shape(o.shape) for o in session.get_outputs()}
+        super().__init__(path, metadata, inp.name, _shape(inp.shape), outputs)
+        self.session = session
+
+    @classmethod
+    def open(
+        cls, path: str | Path, providers: list[str] | None = None, intra_op_threads: int | None = None
+    ) -> OnnxRuntimeBackend:
+        """Open ``path`` with ``providers`` (default: CUDA if present, then CPU) and ``intra_op_threads``."""
+        import onnxruntime as ort  # here, so importing edgead_runtime never loads an engine
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"model file '{path}' does not exist; check the path or run `edgead export`")
+        available = ort.get_available_providers()
+        if providers is None:
+            providers = [p for p in available if p in _DEFAULT_PROVIDERS]
+        missing = [p for p in providers if p not in available]
+        if missing:
+            raise BackendError(f"onnxruntime providers {missing} are not available here; available: {available}")
+        options = ort.SessionOptions()
+        if intra_op_threads:
+            options.intra_op_num_threads = intra_op_threads
+        try:
+            session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        except Exception as exc:  # ORT raises a family of pybind classes (InvalidProtobuf, Fail, ...)
+            raise ModelFileError(
+                f"onnxruntime cannot load '{path}' ({exc}); if it is truncated or not an ONNX model, export it again"
+            ) from exc
+        text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        if text is None:
+            raise ModelFileError(
+                f"'{path}' has no edgead metadata (metadata_props key '{METADATA_KEY}'); "
+                "export it with `edgead export RUN_DIR --format onnx`"
+            )
+        if len(session.get_inputs()) != 1:
+            names = [i.name for i in session.get_inputs()]
+            raise ModelFileError(f"'{path}' has inputs {names}; an edgead graph has one (uint8 image)")
+        return cls(session, path, ModelMetadata.from_json(text, source=str(path)))
+
+    def _run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        outputs = self.session.run(self.output_names, {self.input_name: batch})
+        return dict(zip(self.output_names, outputs, strict=True))
+
+    def close(self) -> None:
+        self.session = None
+        super().close()
+
+
+def _shape(shape: list[Any]) -> tuple[Dim, ...]:
+    return tuple(d if isinstance(d, int) else str(d) for d in shape)

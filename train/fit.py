@@ -1,0 +1,104 @@
+"""``edgead train``: fit a model on good images, calibrate on held-out good images, evaluate, save.
+
+Plain functions and a plain loop: load frames through the runtime's preprocessing, fit, score the
+holdout (and the test split when there is one) with the very graph that export will trace.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .calibration import Calibration, calibrate
+from .data import Dataset, find_dataset, load_frames, load_masks, split_holdout
+from .graph import DetectorGraph
+from .metrics import evaluate, format_metrics_table
+from .run import METRICS, TrainConfig, build_graph, save_run, write_json
+
+PARITY_FRAME_COUNT = 8
+
+
+def batches(frames: np.ndarray, batch_size: int, desc: str | None = None) -> Iterator[torch.Tensor]:
+    """uint8 frames [N, H, W, 3] as torch batches, with a progress bar when ``desc`` is given."""
+    starts = range(0, len(frames), batch_size)
+    if desc:
+        starts = tqdm(starts, desc=desc, unit="batch")
+    for start in starts:
+        yield torch.from_numpy(frames[start : start + batch_size])
+
+
+@torch.no_grad()
+def run_graph(
+    graph: DetectorGraph, frames: np.ndarray, batch_size: int, desc: str | None = None
+) -> dict[str, np.ndarray]:
+    """Graph outputs for all frames, keyed like the ONNX outputs."""
+    names = ("score", "anomaly_map", "raw_score", "raw_anomaly_map")
+    outputs: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for batch in batches(frames, batch_size, desc):
+        for name, value in zip(names, graph(batch), strict=True):
+            outputs[name].append(value.numpy())
+    return {name: np.concatenate(values) for name, values in outputs.items()}
+
+
+def train(config: TrainConfig) -> Path:
+    """Train, calibrate, evaluate and save a run; return the run directory."""
+    torch.manual_seed(config.seed)
+    run_dir = Path(config.out)
+    dataset = find_dataset(config.data)
+    fit_paths, holdout_paths = split_holdout(dataset.train, config.holdout_fraction, config.seed)
+    graph = build_graph(config)
+    print(
+        f"backbone {config.backbone} stages {list(graph.model.backbone.layers)} "
+        f"(weights: {graph.model.backbone.weights_source})"
+    )
+
+    fit_frames, _ = load_frames(fit_paths, config.size, config.skip_corrupt, desc="fit images")
+    start = time.perf_counter()
+    graph.model.fit(graph.input(batch) for batch in batches(fit_frames, config.batch_size, "fitting"))
+    fit_seconds = time.perf_counter() - start
+    print(f"fitted {config.model} on {len(fit_frames)} images in {fit_seconds:.1f} s")
+
+    holdout_frames, _ = load_frames(holdout_paths, config.size, config.skip_corrupt, desc="holdout images")
+    holdout = run_graph(graph, holdout_frames, config.batch_size)
+    metrics, test_frames, calibration = _calibrate_and_evaluate(graph, config, dataset, holdout)
+    graph.set_calibration(calibration)
+    parity = (
+        np.concatenate([holdout_frames, test_frames])[: PARITY_FRAME_COUNT * 2 : 2]
+        if len(test_frames)
+        else holdout_frames[:PARITY_FRAME_COUNT]
+    )
+    save_run(run_dir, config, graph, calibration, parity)
+    if metrics:
+        metrics["fit_seconds"] = fit_seconds
+        write_json(run_dir / METRICS, metrics)
+    print(f"saved run to {run_dir}  (threshold: {calibration.source})")
+    print(f"next: edgead export {run_dir} --format onnx -o {run_dir / (config.model + '.onnx')}")
+    return run_dir
+
+
+def _calibrate_and_evaluate(
+    graph: DetectorGraph, config: TrainConfig, dataset: Dataset, holdout: dict[str, np.ndarray]
+) -> tuple[dict[str, float], np.ndarray, Calibration]:
+    if not dataset.test:
+        return (
+            {},
+            np.empty((0, *config.size, 3), np.uint8),
+            calibrate(holdout["raw_score"], holdout["raw_anomaly_map"]),
+        )
+    test_frames, kept = load_frames(
+        [s.path for s in dataset.test], config.size, config.skip_corrupt, desc="test images"
+    )
+    samples = [s for s in dataset.test if s.path in set(kept)]
+    out = run_graph(graph, test_frames, config.batch_size, desc="scoring test")
+    labels = np.array([s.label for s in samples])
+    masks, index = load_masks(samples, config.size)
+    maps = out["raw_anomaly_map"][index]
+    calibration = calibrate(holdout["raw_score"], holdout["raw_anomaly_map"], labels, out["raw_score"], masks, maps)
+    metrics = evaluate(labels, out["raw_score"], masks, maps)
+    print(format_metrics_table(metrics))
+    return metrics, test_frames, calibration

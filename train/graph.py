@@ -1,0 +1,60 @@
+"""The whole per-frame computation as one torch module: what training evaluates and export traces.
+
+uint8 BGR frames [N, H, W, 3] -> (score, anomaly_map, raw_score, raw_anomaly_map), with the
+model's patch map upsampled to the input size, blurred (sigma 4) and normalized by the calibration
+folded in as constants. The output order matches ``edgead_runtime.metadata.OUTPUT_NAMES``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .calibration import Calibration, Normalization
+from .models.layers import FrameInput, GaussianBlur, upsample_and_blur
+
+
+class DetectorGraph(nn.Module):
+    def __init__(self, model: nn.Module, size: tuple[int, int], sigma: float = 4.0):
+        super().__init__()
+        self.size = (int(size[0]), int(size[1]))
+        self.input = FrameInput(model.backbone.mean, model.backbone.std)
+        self.model = model
+        self.blur = GaussianBlur(sigma)
+        # (threshold, 1 / (max - min)); identity-like until calibrated
+        self.register_buffer("image_norm", torch.tensor([0.0, 1.0]))
+        self.register_buffer("pixel_norm", torch.tensor([0.0, 1.0]))
+
+    def set_calibration(self, calibration: Calibration) -> None:
+        self.image_norm = _norm_constants(calibration.image)
+        self.pixel_norm = _norm_constants(calibration.pixel)
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        patch_map, raw_score = self.model(self.input(frames))
+        raw_map = upsample_and_blur(patch_map, self.size, self.blur)
+        return (
+            _normalize(raw_score, self.image_norm),
+            _normalize(raw_map, self.pixel_norm),
+            raw_score,
+            raw_map,
+        )
+
+
+class BackboneGraph(nn.Module):
+    """Input stage + backbone only: the reference that the full graph's latency is compared with."""
+
+    def __init__(self, graph: DetectorGraph):
+        super().__init__()
+        self.input = graph.input
+        self.backbone = graph.model.backbone
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.backbone(self.input(frames)))
+
+
+def _norm_constants(norm: Normalization) -> torch.Tensor:
+    return torch.tensor([norm.threshold, 1.0 / (norm.max - norm.min)], dtype=torch.float32)
+
+
+def _normalize(values: torch.Tensor, constants: torch.Tensor) -> torch.Tensor:
+    return ((values - constants[0]) * constants[1] + 0.5).clamp(0.0, 1.0)

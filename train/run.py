@@ -1,0 +1,147 @@
+"""A run directory: everything a trained detector is, saved so that a crash never leaves half a file.
+
+    RUN_DIR/config.json        TrainConfig (model, backbone, layers, size, options, seed, data)
+    RUN_DIR/model.safetensors  weights and fitted state (backbone, memory bank / PCA, normalization)
+    RUN_DIR/calibration.json   thresholds and normalization, and how they were chosen
+    RUN_DIR/metrics.json       test metrics (torch, before export), when the data has a test split
+    RUN_DIR/parity_frames.npz  a few real preprocessed frames that export checks the ONNX graph on
+
+Weights load with safetensors, never pickle; every file is written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from edgead_runtime.errors import EdgeadError
+
+from .backbones import DEFAULT_BACKBONE, FeatureExtractor
+from .calibration import Calibration
+from .graph import DetectorGraph
+from .models import get_model_class, make_options
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+CALIBRATION = "calibration.json"
+METRICS = "metrics.json"
+PARITY_FRAMES = "parity_frames.npz"
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    data: str
+    out: str
+    backbone: str = DEFAULT_BACKBONE
+    layers: tuple[int, ...] | None = None  # None: the model's default stages
+    image_size: int = 256
+    seed: int = 0
+    weights: str | None = None  # backbone weights file; None: offline package or cache
+    batch_size: int = 8
+    holdout_fraction: float = 0.1
+    skip_corrupt: bool = False
+    options: dict[str, Any] = field(default_factory=dict)  # model-specific, see the model's Options
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image_size, self.image_size
+
+    def resolved_layers(self) -> tuple[int, ...]:
+        return tuple(self.layers) if self.layers else tuple(get_model_class(self.model).default_layers)
+
+
+def build_graph(config: TrainConfig, pretrained: bool = True) -> DetectorGraph:
+    """The untrained graph for ``config``; ``pretrained=False`` skips weight lookup (a run's file has them)."""
+    model_cls = get_model_class(config.model)
+    options = make_options(config.model, config.options)
+    backbone = FeatureExtractor(config.backbone, config.resolved_layers(), config.weights, pretrained=pretrained)
+    return DetectorGraph(model_cls(backbone, options), config.size).eval()
+
+
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` and rename the result over ``path`` only once it is complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
+
+
+def save_run(
+    run_dir: Path,
+    config: TrainConfig,
+    graph: DetectorGraph,
+    calibration: Calibration,
+    parity_frames: np.ndarray,
+) -> None:
+    run_dir = Path(run_dir)
+    state = {k: v.contiguous() for k, v in graph.state_dict().items()}
+    atomic_write(run_dir / WEIGHTS, lambda tmp: save_file(state, tmp))
+    atomic_write(run_dir / PARITY_FRAMES, lambda tmp: _save_frames(tmp, parity_frames))
+    write_json(run_dir / CALIBRATION, calibration.to_dict())
+    write_json(run_dir / CONFIG, dataclasses.asdict(config))
+
+
+def _save_frames(path: str, frames: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.savez_compressed(f, frames=frames)
+
+
+def load_config(run_dir: Path) -> TrainConfig:
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise EdgeadError(f"'{run_dir}' is not a run directory: {CONFIG} is missing; train one with `edgead train`")
+    data = json.loads(path.read_text())
+    if data.get("layers") is not None:
+        data["layers"] = tuple(data["layers"])
+    return TrainConfig(**data)
+
+
+def load_run(run_dir: Path) -> tuple[TrainConfig, DetectorGraph, Calibration]:
+    """Rebuild the trained graph from a run directory (no pretrained-weight lookup needed)."""
+    run_dir = Path(run_dir)
+    config = load_config(run_dir)
+    graph = build_graph(config, pretrained=False)
+    try:
+        state = load_file(str(run_dir / WEIGHTS))
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise EdgeadError(f"cannot load '{run_dir / WEIGHTS}' ({exc}); re-train the run") from exc
+    _resize_buffers(graph, state)
+    graph.load_state_dict(state, strict=True)
+    calibration = Calibration.from_dict(json.loads((run_dir / CALIBRATION).read_text()))
+    return config, graph, calibration
+
+
+def load_parity_frames(run_dir: Path) -> np.ndarray:
+    with np.load(Path(run_dir) / PARITY_FRAMES, allow_pickle=False) as data:
+        return data["frames"]
+
+
+def _resize_buffers(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Fitted buffers (memory bank, PCA) get their size at fit time; make room before loading."""
+    for name, tensor in state.items():
+        owner_name, _, attr = name.rpartition(".")
+        owner = module.get_submodule(owner_name)
+        buffer = owner._buffers.get(attr)
+        if buffer is not None and buffer.shape != tensor.shape:
+            owner._buffers[attr] = torch.empty_like(tensor)
