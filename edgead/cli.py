@@ -257,7 +257,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from edgead.export.demo import run_demo
+    from edgead.demo import run_demo
 
     run_demo(args.model, args.out, args.image_size)
     return 0

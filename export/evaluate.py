@@ -38,7 +38,10 @@ def evaluate_model(
         outputs, seconds = _run_detector(detector, frames, batch)
     labels = np.array([s.label for s in dataset.test])
     masks, index = load_masks(dataset.test, size)
-    metrics = evaluate(labels, outputs["raw_score"], masks, outputs["raw_anomaly_map"][index])
+    maps = outputs["raw_anomaly_map"][index]
+    if not masks.any():  # image labels only
+        masks = maps = None
+    metrics = evaluate(labels, outputs["raw_score"], masks, maps)
     report: dict[str, Any] = {
         "model": str(model_path),
         "data": str(data),
@@ -76,7 +79,7 @@ def _compare_torch(
     frames: np.ndarray,
     onnx_out: dict[str, np.ndarray],
     labels: np.ndarray,
-    masks: np.ndarray,
+    masks: np.ndarray | None,
     index: np.ndarray,
     batch: int,
 ) -> dict[str, Any]:
@@ -86,7 +89,8 @@ def _compare_torch(
     _, graph, _ = load_run(run_dir)
     torch_out = run_graph(graph, frames, batch, desc="torch")
     diffs = {name: float(np.abs(torch_out[name] - onnx_out[name]).max()) for name in onnx_out}
-    torch_metrics = evaluate(labels, torch_out["raw_score"], masks, torch_out["raw_anomaly_map"][index])
+    torch_maps = None if masks is None else torch_out["raw_anomaly_map"][index]
+    torch_metrics = evaluate(labels, torch_out["raw_score"], masks, torch_maps)
     print(
         f"torch vs runtime on {len(frames)} frames, max |diff|: "
         + ", ".join(f"{name} {value:.2e}" for name, value in diffs.items())

@@ -98,6 +98,8 @@ def _calibrate_and_evaluate(
     labels = np.array([s.label for s in samples])
     masks, index = load_masks(samples, config.size)
     maps = out["raw_anomaly_map"][index]
+    if not masks.any():  # image labels only (no ground_truth masks): no pixel threshold or metrics from test
+        masks = maps = None
     calibration = calibrate(holdout["raw_score"], holdout["raw_anomaly_map"], labels, out["raw_score"], masks, maps)
     metrics = evaluate(labels, out["raw_score"], masks, maps)
     print(format_metrics_table(metrics))
