@@ -55,6 +55,7 @@ def evaluate_model(
     if compare_run is not None:
         report["torch"] = _compare_torch(compare_run, frames, outputs, labels, masks, index, batch)
     if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {json_out}")
     return report
@@ -89,11 +90,12 @@ def _compare_torch(
     _, graph, _ = load_run(run_dir)
     torch_out = run_graph(graph, frames, batch, desc="torch")
     diffs = {name: float(np.abs(torch_out[name] - onnx_out[name]).max()) for name in onnx_out}
+    relative = {name: diffs[name] / max(float(np.abs(torch_out[name]).max()), 1e-12) for name in diffs}
     torch_maps = None if masks is None else torch_out["raw_anomaly_map"][index]
     torch_metrics = evaluate(labels, torch_out["raw_score"], masks, torch_maps)
     print(
         f"torch vs runtime on {len(frames)} frames, max |diff|: "
-        + ", ".join(f"{name} {value:.2e}" for name, value in diffs.items())
+        + ", ".join(f"{name} {value:.2e} (rel {relative[name]:.1e})" for name, value in diffs.items())
     )
     print("torch metrics:  " + ", ".join(f"{k} {v:.4f}" for k, v in torch_metrics.items()))
-    return {"max_abs_diff": diffs, "metrics": torch_metrics}
+    return {"max_abs_diff": diffs, "max_relative_diff": relative, "metrics": torch_metrics}

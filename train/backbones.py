@@ -145,7 +145,8 @@ def _cached_timm_weights(name: str) -> Path | None:
     return None
 
 
-def _load_file(features: nn.Module, name: str, path: Path) -> None:
+def _load_file(features: nn.Module, name: str, path: str | Path) -> None:
+    path = Path(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from edgead_runtime.errors import EdgeadError
@@ -111,10 +112,20 @@ def load_config(run_dir: Path) -> TrainConfig:
     path = Path(run_dir) / CONFIG
     if not path.is_file():
         raise EdgeadError(f"'{run_dir}' is not a run directory: {CONFIG} is missing; train one with `edgead train`")
-    data = json.loads(path.read_text())
+    data = _read_json(path)
     if data.get("layers") is not None:
         data["layers"] = tuple(data["layers"])
-    return TrainConfig(**data)
+    try:
+        return TrainConfig(**data)
+    except TypeError as exc:
+        raise EdgeadError(f"'{path}' does not describe a run ({exc}); re-train with this edgead version") from exc
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EdgeadError(f"cannot read '{path}' ({exc}); re-train the run") from exc
 
 
 def load_run(run_dir: Path) -> tuple[TrainConfig, DetectorGraph, Calibration]:
@@ -124,11 +135,11 @@ def load_run(run_dir: Path) -> tuple[TrainConfig, DetectorGraph, Calibration]:
     graph = build_graph(config, pretrained=False)
     try:
         state = load_file(str(run_dir / WEIGHTS))
-    except (OSError, ValueError, RuntimeError) as exc:
+    except (OSError, SafetensorError) as exc:
         raise EdgeadError(f"cannot load '{run_dir / WEIGHTS}' ({exc}); re-train the run") from exc
     _resize_buffers(graph, state)
     graph.load_state_dict(state, strict=True)
-    calibration = Calibration.from_dict(json.loads((run_dir / CALIBRATION).read_text()))
+    calibration = Calibration.from_dict(_read_json(run_dir / CALIBRATION))
     return config, graph, calibration
 
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from .errors import ImageReadError, SourceError
-from .preprocess import IMAGE_SUFFIXES, list_images, read_image
+from .preprocess import IMAGE_SUFFIXES, read_image
 
 _GLOB_CHARS = "*?["
 
@@ -78,7 +78,7 @@ class Source:
 
 
 def open_source(spec: str | Path) -> Source:
-    """Resolve ``spec``: a digit is a camera, ``scheme://`` a stream, then file, folder, glob."""
+    """Resolve ``spec``: a digit is a camera, ``scheme://`` a stream, then file, folder (recursive), glob."""
     spec = str(spec)
     path = Path(spec)
     if spec.isdigit():
@@ -86,7 +86,10 @@ def open_source(spec: str | Path) -> Source:
     if "://" in spec:
         return Source(spec, "url")
     if path.is_dir():
-        return Source(spec, "images", list_images(path))
+        images = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if images:
+            return Source(spec, "images", images)
+        raise SourceError(f"folder '{spec}' holds no image files ({', '.join(IMAGE_SUFFIXES)}), also in subfolders")
     if path.is_file():
         return Source(spec, "images", [path]) if path.suffix.lower() in IMAGE_SUFFIXES else Source(spec, "video")
     if any(c in spec for c in _GLOB_CHARS):
