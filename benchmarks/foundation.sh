@@ -46,3 +46,9 @@ for ratio in 0.001 0.01 0.05 0.1; do
 done
 edgead-runtime bench "$out/backbone-bottle.onnx" "${models[@]}" --batch 1 --iters 200 \
   --json "$results/bench-coreset-ratio.json" | tee "$results/bench-coreset-ratio.txt"
+
+# DFM pooling: anomalib's kernel 4 against edgead's default 2, on bottle.
+run="$out/dfm-bottle-pool4"
+edgead train --model dfm --data "$data/mvtec_ad/bottle" --pool-size 4 --out "$run" 2>&1 | tee "$results/dfm-bottle-pool4.train.log"
+edgead export "$run" --format onnx -o "$out/dfm-bottle-pool4.onnx"
+edgead evaluate "$out/dfm-bottle-pool4.onnx" --data "$data/mvtec_ad/bottle" --json "$results/dfm-bottle-pool4.evaluate.json"

@@ -1,7 +1,7 @@
 """Latency of exported graphs, with preprocessing timed apart so the split is visible.
 
-Models given together are timed round-robin, one call each per iteration, so drift (turbo,
-thermals, other load) hits them alike and their ratio is fair. ``time_callable`` and
+Models given together are timed round-robin in short blocks, so drift (turbo, thermals, other
+load) hits them alike and their ratio is fair. ``time_callable`` and
 ``time_interleaved`` take any callable, so the training side times a torch forward the same way.
 """
 
@@ -44,18 +44,28 @@ class LatencyStats:
         return cls(len(ms), float(ms.mean()), float(std), float(p50), float(p90), float(p99))
 
 
-def time_interleaved(calls: Sequence[Callable[[], object]], warmup: int = 10, iters: int = 100) -> list[LatencyStats]:
-    """Time each call ``iters`` times after ``warmup`` untimed rounds, alternating calls every round."""
+def time_interleaved(
+    calls: Sequence[Callable[[], object]], warmup: int = 10, iters: int = 100, block: int = 10
+) -> list[LatencyStats]:
+    """Time each call ``iters`` times after ``warmup`` untimed calls, alternating calls in blocks.
+
+    Each round runs one call ``block`` times in a row, after one untimed call: engines that keep
+    their worker threads spinning after a call (ONNX Runtime does, for latency) would otherwise
+    slow down whichever engine runs next, and the comparison would measure that cross-talk.
+    """
     if iters < 1:
         raise ValueError(f"iters must be >= 1, got {iters}")
-    samples: list[list[float]] = [[] for _ in calls]
-    for i in range(warmup + iters):
-        for call, times in zip(calls, samples, strict=True):
-            start = time.perf_counter()
+    for call in calls:
+        for _ in range(warmup):
             call()
-            elapsed = time.perf_counter() - start
-            if i >= warmup:
-                times.append(elapsed)
+    samples: list[list[float]] = [[] for _ in calls]
+    while len(samples[0]) < iters:
+        for call, times in zip(calls, samples, strict=True):
+            call()  # untimed: lets the previous engine's threads go idle
+            for _ in range(min(block, iters - len(times))):
+                start = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - start)
     return [LatencyStats.from_seconds(times) for times in samples]
 
 

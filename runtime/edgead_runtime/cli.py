@@ -35,14 +35,18 @@ _VERBOSE_MAX = 20  # up to this many known items get a line each; more get a pro
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    return run_command("edgead-runtime", _parser().parse_args(argv))
+
+
+def run_command(prog: str, args: argparse.Namespace) -> int:
+    """Run ``args.func``: a user error is one clear line and exit code 1, never a traceback."""
     try:
-        return args.func(args)
+        return args.func(args) or 0
     except EdgeadError as exc:
-        print(f"edgead-runtime: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("edgead-runtime: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
 
 
@@ -214,10 +218,11 @@ def _save_overlay(folder: Path, item: Item, result: Result) -> None:
     from .preprocess import IMAGE_SUFFIXES
     from .visualize import overlay
 
-    base = Path(item.name).name
-    if Path(base).suffix.lower() in IMAGE_SUFFIXES:
-        base = Path(base).stem
-    name = re.sub(r"[^\w.-]+", "_", base) + ".png"
+    path = Path(item.name)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        path = path.with_suffix("")
+    # parent folder + name: a recursive folder source has 000.png in test/good and in test/broken_large
+    name = re.sub(r"[^\w.-]+", "_", "_".join(path.parts[-2:])) + ".png"
     cv2.imwrite(str(folder / name), overlay(item.frame, result.anomaly_map, result.score, result.is_anomalous))
 
 

@@ -9,14 +9,16 @@ def test_time_callable_excludes_warmup_and_builds_input_once() -> None:
     calls: list[int] = []
     made: list[int] = []
     stats = time_callable(calls.append, lambda: made.append(1) or 7, warmup=3, iters=5)
-    assert calls == [7] * 8 and made == [1]
+    assert calls == [7] * 9 and made == [1]  # 3 warm-up, 1 settling call, 5 timed
     assert stats.iters == 5 and 0 <= stats.p50_ms <= stats.p90_ms <= stats.p99_ms
 
 
-def test_interleaved_alternates_calls() -> None:
+def test_interleaved_alternates_calls_in_blocks() -> None:
     order: list[str] = []
-    a, b = time_interleaved([lambda: order.append("a"), lambda: order.append("b")], warmup=1, iters=2)
-    assert order == ["a", "b"] * 3 and a.iters == b.iters == 2
+    a, b = time_interleaved([lambda: order.append("a"), lambda: order.append("b")], warmup=1, iters=3, block=2)
+    # warm-up, then per round one untimed settling call and up to `block` timed calls of each
+    assert "".join(order) == "ab" + "aaa" + "bbb" + "aa" + "bb"
+    assert a.iters == b.iters == 3
 
 
 def test_stats_from_known_samples() -> None:
