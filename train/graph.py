@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .calibration import Calibration, Normalization
-from .models.layers import FrameInput, GaussianBlur, upsample_and_blur
+from .models.layers import FrameInput, UpsampleBlur
 
 
 class DetectorGraph(nn.Module):
@@ -20,7 +20,7 @@ class DetectorGraph(nn.Module):
         self.size = (int(size[0]), int(size[1]))
         self.input = FrameInput(model.backbone.mean, model.backbone.std)
         self.model = model
-        self.blur = GaussianBlur(sigma)
+        self.upsample_blur = UpsampleBlur(self.size, sigma)
         # (threshold, 1 / (max - min)); identity-like until calibrated
         self.register_buffer("image_norm", torch.tensor([0.0, 1.0]))
         self.register_buffer("pixel_norm", torch.tensor([0.0, 1.0]))
@@ -31,7 +31,7 @@ class DetectorGraph(nn.Module):
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         patch_map, raw_score = self.model(self.input(frames))
-        raw_map = upsample_and_blur(patch_map, self.size, self.blur)
+        raw_map = self.upsample_blur(patch_map)
         return (
             _normalize(raw_score, self.image_norm),
             _normalize(raw_map, self.pixel_norm),

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
 from scipy.stats import multivariate_normal
 from sklearn.decomposition import PCA
 
 from edgead.train.backbones import FeatureExtractor
 from edgead.train.models import get_model_class, make_options, model_names
-from edgead.train.models.layers import FrameInput, GaussianBlur
+from edgead.train.models.layers import FrameInput, UpsampleBlur
 from edgead.train.models.patchcore.coreset import greedy_coreset, nearest_in_bank
 from edgead_runtime.errors import EdgeadError
 
@@ -29,12 +30,13 @@ def test_registry_lists_models_and_suggests_names():
         make_options("patchcore", {"pool_size": 2})
 
 
-def test_blur_matches_scipy_gaussian_with_reflect_borders():
-    maps = torch.rand(2, 1, 64, 80)
-    ours = GaussianBlur(sigma=4.0)(maps).numpy()
-    # torch 'reflect' excludes the edge pixel, scipy's 'mirror' mode is the same convention
-    ref = np.stack([gaussian_filter(m[0].numpy().astype(np.float64), 4.0, mode="mirror", truncate=4.0) for m in maps])
-    np.testing.assert_allclose(ours[:, 0], ref, atol=1e-5)
+def test_upsample_blur_is_bilinear_upsampling_then_scipy_gaussian():
+    maps = torch.rand(2, 16, 20, dtype=torch.float64).float()
+    ours = UpsampleBlur((64, 80), sigma=4.0)(maps).numpy()
+    up = F.interpolate(maps.unsqueeze(1).double(), size=(64, 80), mode="bilinear", align_corners=False)[:, 0]
+    # torch 'reflect' padding excludes the edge pixel: scipy calls that 'mirror'
+    ref = np.stack([gaussian_filter(m.numpy(), 4.0, mode="mirror", truncate=4.0) for m in up])
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
 
 
 def test_frame_input_is_bgr_to_normalized_rgb():

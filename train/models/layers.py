@@ -1,4 +1,4 @@
-"""Graph pieces every model shares: the uint8-frame input stage and the anomaly-map blur.
+"""Graph pieces every model shares: the uint8-frame input stage and the anomaly-map upsampling and blur.
 
 Both run in training-time evaluation and inside the exported graph, so torch and ONNX compute
 the same numbers by construction.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -31,31 +31,52 @@ class FrameInput(nn.Module):
         return rgb * self.scale + self.shift
 
 
-def gaussian_kernel1d(sigma: float) -> torch.Tensor:
-    """Normalized 1-D Gaussian with radius 4 sigma (kernel 33 for sigma 4), as in the PatchCore code."""
+def gaussian_kernel1d(sigma: float) -> np.ndarray:
+    """Normalized 1-D Gaussian with radius 4 sigma (33 taps for sigma 4), as in the PatchCore code."""
     radius = int(4.0 * sigma + 0.5)
-    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
-    return (kernel / kernel.sum()).to(torch.float32)
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    return kernel / kernel.sum()
 
 
-class GaussianBlur(nn.Module):
-    """Separable Gaussian blur of single-channel maps [N, 1, H, W]: two 1-D convolutions, reflect padding."""
+class UpsampleBlur(nn.Module):
+    """Patch maps [N, h, w] -> maps [N, H, W]: bilinear upsampling, then a separable Gaussian blur.
 
-    def __init__(self, sigma: float = 4.0):
+    The blur is the papers' sigma-4 Gaussian as two 1-D convolutions with reflect borders. Upsampling
+    and both convolutions are linear along each axis, so the graph applies them as one small matrix
+    per axis, ``A_h @ map @ A_w.T``; each matrix is built by running those very 1-D operations on
+    unit impulses. Same numbers, but two small GEMMs instead of a Resize and two 33-tap
+    convolutions over every full-size map, which ONNX Runtime runs slowly for a single channel.
+    """
+
+    def __init__(self, size: tuple[int, int], sigma: float = 4.0):
         super().__init__()
-        kernel = gaussian_kernel1d(sigma)
-        self.radius = kernel.numel() // 2
-        self.register_buffer("kernel_h", kernel.view(1, 1, 1, -1), persistent=False)
-        self.register_buffer("kernel_v", kernel.view(1, 1, -1, 1), persistent=False)
+        self.size = (int(size[0]), int(size[1]))
+        self.kernel = gaussian_kernel1d(sigma)
+        self._matrices: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def forward(self, maps: torch.Tensor) -> torch.Tensor:
-        r = self.radius
-        maps = F.conv2d(F.pad(maps, (r, r, 0, 0), mode="reflect"), self.kernel_h)
-        return F.conv2d(F.pad(maps, (0, 0, r, r), mode="reflect"), self.kernel_v)
+    def forward(self, patch_maps: torch.Tensor) -> torch.Tensor:
+        h, w = patch_maps.shape[-2:]
+        if (h, w) not in self._matrices:  # static per model: becomes two constants when exported
+            self._matrices[(h, w)] = (self.axis_matrix(h, self.size[0]), self.axis_matrix(w, self.size[1]))
+        along_h, along_w = self._matrices[(h, w)]
+        return along_h @ (patch_maps @ along_w.T)
 
+    def axis_matrix(self, n_in: int, n_out: int) -> torch.Tensor:
+        """[n_out, n_in]: linear upsampling (align_corners=False), then the 1-D Gaussian, reflect padded.
 
-def upsample_and_blur(patch_maps: torch.Tensor, size: tuple[int, int], blur: GaussianBlur) -> torch.Tensor:
-    """Patch-level maps [N, h, w] -> blurred maps [N, H, W] at the input size."""
-    maps = F.interpolate(patch_maps.unsqueeze(1), size=size, mode="bilinear", align_corners=False)
-    return blur(maps).squeeze(1)
+        Built in numpy so that export records the result as a constant, not the ops that made it.
+        """
+        kernel = self.kernel
+        radius = kernel.size // 2
+        # linear interpolation with half-pixel centres, as F.interpolate(align_corners=False)
+        src = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0.0, None)
+        low = np.minimum(np.floor(src).astype(int), n_in - 1)
+        high = np.minimum(low + 1, n_in - 1)
+        frac = src - low
+        upsample = np.zeros((n_out, n_in))
+        np.add.at(upsample, (np.arange(n_out), low), 1.0 - frac)
+        np.add.at(upsample, (np.arange(n_out), high), frac)
+        # 1-D Gaussian over the reflect-padded (edge pixel not repeated) upsampled axis
+        padded = np.pad(np.eye(n_out), ((radius, radius), (0, 0)), mode="reflect")  # rows: padded positions
+        blur = np.stack([kernel @ padded[i : i + kernel.size] for i in range(n_out)])  # [n_out, n_out]
+        return torch.from_numpy((blur @ upsample).astype(np.float32))
