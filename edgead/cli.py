@@ -26,6 +26,7 @@ workflow:
   edgead-runtime bench bottle-pc.onnx
   edgead demo          # all of it on solar-cell images that install from PyPI
 """
+# The registry's names, spelt out so that `edgead --help` needs no torch; a test keeps them equal.
 MODEL_CHOICES = ("patchcore", "dfm")
 
 

@@ -17,11 +17,10 @@ from edgead_runtime.errors import EdgeadError
 class Format:
     suffix: str
     precisions: tuple[str, ...]
-    device: str
 
 
 FORMATS: dict[str, Format] = {
-    "onnx": Format(".onnx", ("fp32",), "any (ONNX Runtime CPU/GPU, TensorRT, OpenVINO)"),
+    "onnx": Format(".onnx", ("fp32",)),
 }
 
 

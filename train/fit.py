@@ -65,14 +65,9 @@ def train(config: TrainConfig) -> Path:
 
     holdout_frames, _ = load_frames(holdout_paths, config.size, config.skip_corrupt, desc="holdout images")
     holdout = run_graph(graph, holdout_frames, config.batch_size)
-    metrics, test_frames, calibration = _calibrate_and_evaluate(graph, config, dataset, holdout)
+    metrics, anomalous_frames, calibration = _calibrate_and_evaluate(graph, config, dataset, holdout)
     graph.set_calibration(calibration)
-    parity = (
-        np.concatenate([holdout_frames, test_frames])[: PARITY_FRAME_COUNT * 2 : 2]
-        if len(test_frames)
-        else holdout_frames[:PARITY_FRAME_COUNT]
-    )
-    save_run(run_dir, config, graph, calibration, parity)
+    save_run(run_dir, config, graph, calibration, _parity_frames(holdout_frames, anomalous_frames))
     if metrics:
         metrics["fit_seconds"] = fit_seconds
         write_json(run_dir / METRICS, metrics)
@@ -81,9 +76,18 @@ def train(config: TrainConfig) -> Path:
     return run_dir
 
 
+def _parity_frames(good: np.ndarray, anomalous: np.ndarray) -> np.ndarray:
+    """Real frames for export's parity check: good ones and, when the data has them, anomalous ones
+    spread over the defect types, so the check covers high scores too."""
+    n_anomalous = min(len(anomalous), PARITY_FRAME_COUNT // 2)
+    spread = anomalous[np.linspace(0, len(anomalous) - 1, n_anomalous).astype(int)] if n_anomalous else anomalous
+    return np.concatenate([good[: PARITY_FRAME_COUNT - n_anomalous], spread])
+
+
 def _calibrate_and_evaluate(
     graph: DetectorGraph, config: TrainConfig, dataset: Dataset, holdout: dict[str, np.ndarray]
 ) -> tuple[dict[str, float], np.ndarray, Calibration]:
+    """Calibration (and test metrics when the data has a labelled test split); also the anomalous frames."""
     if not dataset.test:
         return (
             {},
@@ -103,4 +107,4 @@ def _calibrate_and_evaluate(
     calibration = calibrate(holdout["raw_score"], holdout["raw_anomaly_map"], labels, out["raw_score"], masks, maps)
     metrics = evaluate(labels, out["raw_score"], masks, maps)
     print(format_metrics_table(metrics))
-    return metrics, test_frames, calibration
+    return metrics, test_frames[labels == 1], calibration
