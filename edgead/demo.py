@@ -67,7 +67,8 @@ def run_demo(model: str, out: Path, image_size: int = 256) -> None:
         train(TrainConfig(model=model, data=str(data), out=str(run_dir), image_size=image_size))
         model_path = export(run_dir, "onnx", "fp32", out / f"{model}-elpv.onnx")
         evaluate_model(model_path, data, json_out=out / f"{model}-elpv.evaluate.json")
-    print(format_report(bench_model([model_path], batch_sizes=(1, 8), warmup=5, iters=30)))
+    sample = next((data / "test" / "defective").iterdir())
+    print(format_report(bench_model([model_path], batch_sizes=(1, 8), warmup=5, iters=30, source=sample)))
     print(
         f"demo finished in {time.perf_counter() - start:.0f} s; try: "
         f"edgead-runtime predict {model_path} --source {data / 'test' / 'defective'}"

@@ -110,6 +110,17 @@ def _normalization(threshold: float, values: list[np.ndarray]) -> Normalization:
     return Normalization(float(threshold), low, high)
 
 
+def _below_score(threshold: float, values: ArrayLike) -> float:
+    """Midway between an F1-optimal threshold (itself a sample's score) and the next lower value.
+
+    At the sample's exact score, float32 rounding of the normalization inside the graph can put
+    that sample on either side of 0.5; halfway to the next value it stays anomalous.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    below = values[values < threshold]
+    return float((threshold + below.max()) / 2) if below.size else float(threshold)
+
+
 def _both_classes(labels: np.ndarray) -> bool:
     return bool(labels.any() and not labels.all())
 
@@ -119,7 +130,8 @@ def _image_threshold(scores: np.ndarray, labels: ArrayLike | None, test_scores: 
     if labels is not None:
         labels = np.asarray(labels).ravel().astype(bool)
         if _both_classes(labels):
-            return f1_max(labels, np.asarray(test_scores))[1], f"F1-max on {labels.size} labelled test images"
+            threshold = f1_max(labels, np.asarray(test_scores))[1]
+            return _below_score(threshold, test_scores), f"F1-max on {labels.size} labelled test images"
         warnings.warn("test labels hold one class only; image threshold from held-out good images", stacklevel=3)
     return _gaussian_threshold(scores), f"mean + 3 std of {scores.size} held-out good scores"
 
@@ -129,7 +141,8 @@ def _pixel_threshold(maps: np.ndarray, masks: ArrayLike | None, test_maps: Array
     if masks is not None:
         masks = np.asarray(masks, dtype=bool)
         if _both_classes(masks):
-            return pixel_f1_max(masks, test_maps)[1], f"F1-max on {masks.size} test mask pixels"
+            threshold = pixel_f1_max(masks, test_maps)[1]
+            return _below_score(threshold, test_maps), f"F1-max on {masks.size} test mask pixels"
         warnings.warn("test masks hold one class only; pixel threshold from held-out good maps", stacklevel=3)
     return _gaussian_threshold(maps.reshape(len(maps), -1).max(axis=1)), (
         f"mean + 3 std of {len(maps)} held-out good map maxima"
