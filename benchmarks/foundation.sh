@@ -27,6 +27,12 @@ edgead export "$out/patchcore-bottle" --format onnx --part backbone -o "$out/bac
 edgead-runtime bench "$out/backbone-bottle.onnx" "$out/patchcore-bottle.onnx" "$out/dfm-bottle.onnx" \
   --batch 1 8 --iters 200 --source "$data/mvtec_ad/bottle/test/broken_large/000.png" \
   --json "$results/bench-bottle.json" | tee "$results/bench-bottle.txt"
+# Which part of each graph dominates: ONNX Runtime's per-operator profile.
+for batch in 1 8; do
+  for model in backbone patchcore dfm; do
+    python benchmarks/profile_ops.py "$out/$model-bottle.onnx" --batch "$batch" --iters 40
+  done
+done | tee "$results/profile-ops.txt"
 # torch eager vs the exported graph
 for model in patchcore dfm; do
   edgead bench "$out/$model-bottle" "$out/$model-bottle.onnx" --batch 1 8 --iters 50 \
