@@ -28,6 +28,14 @@ workflow:
 """
 # The registry's names, spelt out so that `edgead --help` needs no torch; a test keeps them equal.
 MODEL_CHOICES = ("patchcore", "dfm")
+TRAIN_EXAMPLES = """\
+examples:
+  edgead train --model patchcore --data ../shared/data/mvtec_ad/bottle --out runs/bottle-pc
+  edgead train --model patchcore --data line7/good_images/ --coreset-ratio 0.05   # plain folder of good images
+  edgead train --model dfm --data ../shared/data/magnetic_tile --score-type nll
+  edgead train --model patchcore --data DIR --backbone mobilenetv2_100 --layers 2 3
+  edgead train --model patchcore --data DIR --backbone resnet18 --weights resnet18.pth
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,18 +68,26 @@ def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> Non
     p = commands.add_parser(
         "train",
         help="fit a model on good images, calibrate its threshold, evaluate, save a run directory",
-        description="Fit a detector on good images. 10%% of them are held out to calibrate the threshold; "
-        "with an MVTec-layout folder the test split is scored and metrics.json written.",
+        description="Fit a detector on good images. 10 percent of them are held out to calibrate the\n"
+        "threshold; with an MVTec-layout folder the test split is scored and metrics.json written.",
+        epilog=TRAIN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", required=True, choices=MODEL_CHOICES, help="detector family")
-    p.add_argument("--data", required=True, type=Path, help="MVTec-layout folder or a folder of good images")
+    p.add_argument(
+        "--data", required=True, type=Path, metavar="DIR", help="MVTec-layout folder or a folder of good images"
+    )
     p.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm backbone name (default: %(default)s)")
     p.add_argument("--layers", type=int, nargs="+", help="backbone stages to use (default: the model's)")
-    p.add_argument("--weights", type=Path, help="backbone weights file, when no offline package has them")
+    p.add_argument(
+        "--weights", type=Path, metavar="FILE", help="backbone weights file, when no offline package has them"
+    )
     p.add_argument(
         "--image-size", type=int, default=256, help="square model input size in pixels (default: %(default)s)"
     )
-    p.add_argument("--out", type=Path, help="run directory (default: runs/<model>-<data folder name>)")
+    p.add_argument(
+        "--out", type=Path, metavar="RUN_DIR", help="run directory (default: runs/<model>-<data folder name>)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for the holdout split and coreset (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default: %(default)s)")
     p.add_argument(
@@ -99,8 +115,12 @@ def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> Non
                 default=None,
                 choices=f.metadata.get("choices"),
                 metavar=None if "choices" in f.metadata else kind.__name__.upper(),
-                help=f"{f.metadata.get('help', '')} (default: {f.default})",
+                help=_with_default(f.metadata.get("help", ""), f.default),
             )
+
+
+def _with_default(text: str, default: object) -> str:
+    return text if "default" in text else f"{text} (default: {default})"
 
 
 def _option_type(annotation: object) -> type:
@@ -187,7 +207,7 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
         "(the same preprocessing and graph a deployment runs) and print image/pixel AUROC, AUPRO and F1-max.",
     )
     p.add_argument("model", type=Path, help="exported model file (.onnx)")
-    p.add_argument("--data", required=True, type=Path, help="MVTec-layout folder with a test split")
+    p.add_argument("--data", required=True, type=Path, metavar="DIR", help="MVTec-layout folder with a test split")
     p.add_argument("--batch", type=int, default=8, help="frames per graph call")
     p.add_argument("--backend", default="auto", help="runtime backend (default: by file extension)")
     p.add_argument(
