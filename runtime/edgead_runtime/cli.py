@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("predict", help="score images, a folder, a video, a camera or a stream")
     p.add_argument("model", type=Path, help="exported model file (.onnx)")
-    p.add_argument("--source", required=True, help="image, folder, glob, video file, camera index or URL")
+    p.add_argument("--source", required=True, help="image, folder (recursive), glob, video, camera index or URL")
     p.add_argument("--json", type=Path, metavar="OUT.jsonl", help="write one JSON object per frame, line by line")
     p.add_argument("--threshold", type=float, help="normalized threshold (default: the model's, usually 0.5)")
     p.add_argument("--save-overlays", type=Path, metavar="DIR", help="write heat-map overlays as PNG")
