@@ -19,6 +19,7 @@ from edgead.train.data import find_dataset, load_frames, load_masks
 from edgead.train.metrics import evaluate, format_metrics_table
 from edgead_runtime.detector import Detector
 from edgead_runtime.errors import EdgeadError
+from edgead_runtime.metadata import OUTPUT_NAMES
 
 
 def evaluate_model(
@@ -62,15 +63,14 @@ def evaluate_model(
 
 
 def _run_detector(detector: Detector, frames: np.ndarray, batch: int) -> tuple[dict[str, np.ndarray], float]:
-    names = ("score", "anomaly_map", "raw_score", "raw_anomaly_map")
-    out: dict[str, list] = {name: [] for name in names}
+    out: dict[str, list] = {name: [] for name in OUTPUT_NAMES}
     seconds = 0.0
     for start in tqdm(range(0, len(frames), batch), desc="scoring", unit="batch"):
         t0 = time.perf_counter()
         results = detector.predict_batch(list(frames[start : start + batch]))
         seconds += time.perf_counter() - t0
         for r in results:
-            for name in names:
+            for name in OUTPUT_NAMES:
                 out[name].append(getattr(r, name))
     return {name: np.asarray(values, dtype=np.float32) for name, values in out.items()}, seconds
 
@@ -84,13 +84,13 @@ def _compare_torch(
     index: np.ndarray,
     batch: int,
 ) -> dict[str, Any]:
+    from edgead.export.onnx_export import max_differences
     from edgead.train.fit import run_graph
     from edgead.train.run import load_run
 
     _, graph, _ = load_run(run_dir)
     torch_out = run_graph(graph, frames, batch, desc="torch")
-    diffs = {name: float(np.abs(torch_out[name] - onnx_out[name]).max()) for name in onnx_out}
-    relative = {name: diffs[name] / max(float(np.abs(torch_out[name]).max()), 1e-12) for name in diffs}
+    diffs, relative = max_differences(torch_out, onnx_out)
     torch_maps = None if masks is None else torch_out["raw_anomaly_map"][index]
     torch_metrics = evaluate(labels, torch_out["raw_score"], masks, torch_maps)
     print(

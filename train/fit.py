@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from edgead_runtime.metadata import OUTPUT_NAMES
+
 from .calibration import Calibration, calibrate
 from .data import Dataset, find_dataset, load_frames, load_masks, split_holdout
 from .graph import DetectorGraph
@@ -37,10 +39,9 @@ def run_graph(
     graph: DetectorGraph, frames: np.ndarray, batch_size: int, desc: str | None = None
 ) -> dict[str, np.ndarray]:
     """Graph outputs for all frames, keyed like the ONNX outputs."""
-    names = ("score", "anomaly_map", "raw_score", "raw_anomaly_map")
-    outputs: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    outputs: dict[str, list[np.ndarray]] = {name: [] for name in OUTPUT_NAMES}
     for batch in batches(frames, batch_size, desc):
-        for name, value in zip(names, graph(batch), strict=True):
+        for name, value in zip(OUTPUT_NAMES, graph(batch), strict=True):
             outputs[name].append(value.numpy())
     return {name: np.concatenate(values) for name, values in outputs.items()}
 
