@@ -3,7 +3,8 @@
 ``test_runtime_installs_and_predicts_in_a_fresh_venv_without_torch`` is the proof DESIGN.md asks CI
 for ("runtime/ must import and run in an environment without torch, and CI proves it in a fresh
 venv"): it builds ``runtime/`` as a normal (non-editable) install from PyPI dependencies into a new
-venv and compares its predictions with the dev environment's on real images. It needs PyPI and
+venv, first without the ``opencv`` extra (a command that needs cv2 fails with one clear line), then
+with it, and compares its predictions with the dev environment's on real images. It needs PyPI and
 takes about a minute; it is part of the default run on purpose.
 """
 
@@ -68,8 +69,14 @@ def test_runtime_installs_and_predicts_in_a_fresh_venv_without_torch(trained: Ca
     done = _run([sys.executable, "-m", "venv", venv], timeout=120)
     assert done.returncode == 0, done.stderr
     python, cli = venv / BIN / "python", venv / BIN / "edgead-runtime"
+    # without the opencv extra (a Jetson using JetPack's system OpenCV, here absent): a clear error, no traceback
     done = _run([python, "-m", "pip", "install", "-q", src], timeout=600, cwd=tmp_path)
     assert done.returncode == 0, f"pip install runtime failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    done = _run([cli, "predict", t.onnx, "--source", images], timeout=120, cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "OpenCV (cv2) is not importable" in done.stderr and "edgead-runtime[opencv]" in done.stderr, done.stderr
+    done = _run([python, "-m", "pip", "install", "-q", f"{src}[opencv]"], timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, f"pip install runtime[opencv] failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
 
     done = _run([python, "-c", "import torch"], timeout=60, cwd=tmp_path)
     assert done.returncode != 0 and "torch" in done.stderr, "torch is importable in the fresh runtime venv"

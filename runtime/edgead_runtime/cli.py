@@ -1,4 +1,4 @@
-"""``edgead-runtime``: predict, bench and inspect exported models without torch.
+"""``edgead-runtime``: predict, run on streams, bench and inspect exported models without torch.
 
 Engine and image libraries are imported inside each command, so ``--help`` stays fast.
 """
@@ -28,8 +28,18 @@ examples:
   edgead-runtime predict model.onnx --source 'line/*.png' --threshold 0.6 --save-overlays overlays/
   edgead-runtime predict model.onnx --source line.mp4 --batch 8
   edgead-runtime predict model.onnx --source 0              # camera 0; or rtsp://host/stream
+  edgead-runtime run model.onnx --source rtsp://cam/stream --events ev.jsonl --metrics-port 9100
   edgead-runtime bench patchcore.onnx dfm.onnx --batch 1 8 --json bench.json
   edgead-runtime info model.onnx
+  edgead-runtime bench model.engine                # TensorRT engine from `edgead export model.onnx --format trt`
+  edgead-runtime predict model.onnx --source 0 --backend ort-trt --precision f16 --engine-cache trt-cache/
+"""
+BENCH_EXAMPLES = """\
+examples:
+  edgead-runtime bench model.onnx                                   # batch 1 and 8, synthetic frame
+  edgead-runtime bench model.onnx --compare onnxruntime openvino:f32 openvino:bf16 --batch 1 4 16
+  edgead-runtime bench pc.onnx dfm.onnx --source part.png --accuracy bottle/ --json b.json --plots plots/
+  edgead-runtime bench model.xml --precision bf16 --threads 4       # an OpenVINO IR alone
 """
 _VERBOSE_MAX = 20  # up to this many known items get a line each; more get a progress bar
 
@@ -69,13 +79,35 @@ def _parser() -> argparse.ArgumentParser:
     _add_backend_args(p)
     p.set_defaults(func=_predict)
 
-    p = commands.add_parser("bench", help="latency and FPS of one or more models, preprocessing apart")
-    p.add_argument("models", type=Path, nargs="+", help="model files; several are timed round-robin")
+    from .stream.command import add_run_parser  # argparse only; the pipeline loads when `run` runs
+
+    add_run_parser(commands, _add_backend_args)
+
+    p = commands.add_parser(
+        "bench",
+        help="latency, FPS, stages, memory and accuracy of models on backends, compared in one run",
+        description="Time model files on backends and precisions, round-robin in one run so ratios are fair: "
+        "p50/p90/p99, mean ± std and FPS per batch size; decode, preprocess, graph and postprocess apart; peak "
+        "RSS per target (each in a fresh process); image/pixel AUROC with --accuracy. Prints a Markdown report.",
+        epilog=BENCH_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("models", type=Path, nargs="+", help="model files (.onnx, .xml); several are timed round-robin")
+    p.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="BACKEND[:PRECISION]",
+        help="run every model on each of these, e.g. onnxruntime openvino:f32 openvino:bf16",
+    )
     p.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes (default 1 8)")
-    p.add_argument("--warmup", type=int, default=10, help="untimed iterations first (default 10)")
-    p.add_argument("--iters", type=int, default=100, help="timed iterations (default 100)")
-    p.add_argument("--source", type=Path, metavar="IMAGE", help="real frame to use (default: synthetic)")
-    p.add_argument("--json", type=Path, metavar="OUT", help="also write the report as JSON")
+    p.add_argument("--warmup", type=int, default=10, help="untimed calls per target and batch first (default 10)")
+    p.add_argument("--iters", type=int, default=100, help="timed calls per target and batch (default 100)")
+    p.add_argument("--source", type=Path, metavar="IMAGE", help="image file to decode and time (default: synthetic)")
+    p.add_argument("--accuracy", type=Path, metavar="DATA", help="MVTec-layout folder: add AUROC per target")
+    p.add_argument("--json", type=Path, metavar="OUT", help="write the report as JSON (schema: docs/bench.md)")
+    p.add_argument("--markdown", type=Path, metavar="OUT.md", help="write the printed Markdown report to a file")
+    p.add_argument("--plots", type=Path, metavar="DIR", help="write PNG plots (needs edgead-runtime[plots])")
+    p.add_argument("--no-memory", action="store_true", help="skip the per-target peak-RSS probe (a subprocess each)")
     _add_backend_args(p)
     p.set_defaults(func=_bench)
 
@@ -90,11 +122,27 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     from .backends import BACKENDS  # a dict, no engine import
 
     p.add_argument("--backend", default="auto", choices=["auto", *BACKENDS], help="default: from the suffix")
-    p.add_argument("--threads", type=int, help="intra-op threads for onnxruntime (default: all cores)")
+    p.add_argument("--threads", type=int, help="intra-op threads for onnxruntime/openvino (default: all cores)")
+    p.add_argument(
+        "--precision",
+        choices=("f32", "bf16", "f16"),
+        help="openvino compute precision (default f32; these CPUs would otherwise pick bf16); f16 for ort-trt",
+    )
+    p.add_argument("--device", type=int, metavar="N", help="CUDA device for tensorrt, ort-trt, ort-cuda (default 0)")
+    p.add_argument(
+        "--engine-cache", type=Path, metavar="DIR", help="ort-trt: keep TensorRT engines here (next start: seconds)"
+    )
 
 
 def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {"intra_op_threads": args.threads} if args.threads else {}
+    options: dict[str, Any] = {"intra_op_threads": args.threads} if args.threads else {}
+    if getattr(args, "precision", None):
+        options["precision"] = args.precision
+    if getattr(args, "device", None) is not None:
+        options["device_id"] = args.device
+    if getattr(args, "engine_cache", None) is not None:
+        options["engine_cache_dir"] = args.engine_cache
+    return options
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -227,16 +275,23 @@ def _save_overlay(folder: Path, item: Item, result: Result) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import bench_model, format_report
+    from .bench import bench, format_report, parse_targets, write_plots
 
-    report = bench_model(
-        args.models, args.batch, args.warmup, args.iters, args.source, args.backend, **_backend_options(args)
+    options = _backend_options(args)
+    targets = parse_targets(args.models, args.compare, args.backend, options.pop("precision", None))
+    report = bench(
+        targets, args.batch, args.warmup, args.iters, args.source, args.accuracy, not args.no_memory, 10, options
     )
-    print(format_report(report))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    text = format_report(report)
+    print(text)
+    for path, content in ((args.json, json.dumps(report, indent=2) + "\n"), (args.markdown, text)):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+            print(f"wrote {path}")
+    if args.plots:
+        for path in write_plots(report, args.plots):
+            print(f"wrote {path}")
     return 0
 
 

@@ -28,3 +28,11 @@ class BackendError(EdgeadError):
 
 class SourceError(EdgeadError):
     """A frame source (file, folder, glob, video, camera, URL) that cannot be opened."""
+
+
+class SinkError(EdgeadError):
+    """An output (video file, event log, image folder, metrics port, window) that cannot be written or opened."""
+
+
+class MissingDependencyError(EdgeadError):
+    """An optional dependency (an extra such as OpenCV) is not installed."""

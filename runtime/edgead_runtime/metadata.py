@@ -9,6 +9,7 @@ Export writes it and the runtime reads it; nothing else is needed to run a model
       "model": "patchcore",                      # model family
       "backbone": "tf_efficientnet_lite0",
       "part": "full",                            # "full", or "backbone" for a profiling sub-graph
+      "precision": "fp32",                       # "fp16"/"int8": backbone precision (docs/precision.md)
       "input": {"name": "image", "height": 256, "width": 256, "channels": 3,
                 "color": "BGR", "dtype": "uint8", "layout": "NHWC"},
       "outputs": ["score", "anomaly_map", "raw_score", "raw_anomaly_map"],
@@ -47,6 +48,7 @@ class ModelMetadata:
     width: int
     threshold: float = 0.5
     part: str = "full"
+    precision: str = "fp32"  # files written before precision variants existed are fp32
     edgead_version: str = "unknown"
     normalization: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -68,6 +70,7 @@ class ModelMetadata:
                 width=int(inp["width"]),
                 threshold=float(data.get("threshold", 0.5)),
                 part=data.get("part", "full"),
+                precision=data.get("precision", "fp32"),
                 edgead_version=data.get("edgead_version", "unknown"),
                 normalization=data.get("normalization", {}),
                 extra={k: v for k, v in data.items() if k not in _KNOWN_KEYS},
@@ -82,6 +85,7 @@ class ModelMetadata:
             "model": self.model,
             "backbone": self.backbone,
             "part": self.part,
+            "precision": self.precision,
             "input": {
                 "name": INPUT_NAME,
                 "height": self.height,
@@ -101,12 +105,23 @@ class ModelMetadata:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
+def embedded_metadata(text: str | None, path: object, where: str, fmt: str) -> ModelMetadata:
+    """The metadata JSON a backend found in a model file (``where``), or an error saying how to export it."""
+    if text is None:
+        raise ModelFileError(
+            f"'{path}' has no edgead metadata ({where} key '{METADATA_KEY}'); "
+            f"export it with `edgead export RUN_DIR --format {fmt}`"
+        )
+    return ModelMetadata.from_json(text, source=str(path))
+
+
 _KNOWN_KEYS = {
     "format_version",
     "edgead_version",
     "model",
     "backbone",
     "part",
+    "precision",
     "input",
     "outputs",
     "normalization",

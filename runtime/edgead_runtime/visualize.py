@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
+from .opencv import cv2
 from .preprocess import to_bgr8
 
 _RED = (0, 0, 255)

@@ -31,9 +31,11 @@ def test_stats_from_known_samples() -> None:
 
 def test_bench_model_synthetic_frame(model_path: Path) -> None:
     report = bench_model([model_path], batch_sizes=(1, 4), warmup=1, iters=3)
-    (model,) = report["models"]
-    assert model["preprocess"]["frame_size"] == [96, 128]  # 2x the model size
-    assert [g["batch"] for g in model["graph"]] == [1, 4]
-    assert model["graph"][1]["fps"] == pytest.approx(4e3 / model["graph"][1]["mean_ms"])
+    (target,) = report["targets"]
+    assert report["settings"]["frame_size"] == [96, 128] and report["settings"]["source"] is None  # 2x model size
+    assert report["decode"]["iters"] == 3  # the synthetic frame is written as a PNG and decoded like a real one
+    assert [g["batch"] for g in target["batches"]] == [1, 4]
+    assert target["batches"][1]["fps"] == pytest.approx(4e3 / target["batches"][1]["mean_ms"])
+    assert len(target["batches"][1]["samples_ms"]) == 3 and target["memory"] is None
     table = format_report(report)
-    assert "fixture.onnx" in table and "batch 4" in table and "pre 96x128" in table
+    assert "fixture.onnx onnxruntime" in table and "| 4 |" in table and "synthetic (96x128)" in table

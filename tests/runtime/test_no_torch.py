@@ -12,6 +12,7 @@ class Block:
 
 sys.meta_path.insert(0, Block())
 import edgead_runtime.backends, edgead_runtime.bench, edgead_runtime.cli, edgead_runtime.sources
+import edgead_runtime.stream.pipeline, edgead_runtime.stream.command
 from edgead_runtime.detector import Detector
 
 result = Detector(sys.argv[1]).predict_path(sys.argv[2])

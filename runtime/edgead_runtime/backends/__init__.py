@@ -15,6 +15,13 @@ if TYPE_CHECKING:  # engine modules import numpy; the table alone must stay chea
 # name -> ("module:class", file suffixes that backend="auto" maps to it); modules load on first use.
 BACKENDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "onnxruntime": ("edgead_runtime.backends.onnxruntime:OnnxRuntimeBackend", (".onnx",)),
+    # OpenVINO IR; `--backend openvino` also opens an .onnx directly
+    "openvino": ("edgead_runtime.backends.openvino:OpenVinoBackend", (".xml",)),
+    # TensorRT engine + its .json sidecar (`edgead export --format trt`); needs tensorrt + cuda-python
+    "tensorrt": ("edgead_runtime.backends.tensorrt:TensorRTBackend", (".engine", ".plan")),
+    # the .onnx on onnxruntime-gpu: TensorRT execution provider (engine cache) or CUDA provider
+    "ort-trt": ("edgead_runtime.backends.onnxruntime_gpu:OrtTensorRTBackend", ()),
+    "ort-cuda": ("edgead_runtime.backends.onnxruntime_gpu:OrtCudaBackend", ()),
 }
 
 

@@ -72,6 +72,10 @@ class Backend(ABC):
     @abstractmethod
     def _run(self, batch: np.ndarray) -> dict[str, np.ndarray]: ...
 
+    def describe(self) -> dict[str, Any]:
+        """The engine settings a timing depends on (version, precision, threads), recorded in bench reports."""
+        return {"backend": self.name}
+
     def close(self) -> None:
         self._closed = True
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendError, ModelFileError
-from ..metadata import METADATA_KEY, ModelMetadata
+from ..metadata import METADATA_KEY, ModelMetadata, embedded_metadata
 from .base import Backend, Dim
 
 # The TensorRT provider builds an engine at open (minutes) and Azure runs remotely; asked for
@@ -27,18 +27,27 @@ class OnnxRuntimeBackend(Backend):
 
     @classmethod
     def open(
-        cls, path: str | Path, providers: list[str] | None = None, intra_op_threads: int | None = None
+        cls,
+        path: str | Path,
+        providers: list[str | tuple[str, dict[str, Any]]] | None = None,
+        intra_op_threads: int | None = None,
     ) -> OnnxRuntimeBackend:
-        """Open ``path`` with ``providers`` (default: CUDA if present, then CPU) and ``intra_op_threads``."""
+        """Open ``path`` with ``providers`` (default: CUDA if present, then CPU) and ``intra_op_threads``.
+
+        A provider is a name or a (name, provider options) pair. Providers asked for explicitly must
+        start: onnxruntime would otherwise fall back to the CPU with only a log line.
+        """
         import onnxruntime as ort  # here, so importing edgead_runtime never loads an engine
 
         path = Path(path)
         if not path.is_file():
             raise ModelFileError(f"model file '{path}' does not exist; check the path or run `edgead export`")
         available = ort.get_available_providers()
+        explicit = providers is not None
         if providers is None:
             providers = [p for p in available if p in _DEFAULT_PROVIDERS]
-        missing = [p for p in providers if p not in available]
+        names = [p if isinstance(p, str) else p[0] for p in providers]
+        missing = [p for p in names if p not in available]
         if missing:
             raise BackendError(f"onnxruntime providers {missing} are not available here; available: {available}")
         options = ort.SessionOptions()
@@ -50,20 +59,35 @@ class OnnxRuntimeBackend(Backend):
             raise ModelFileError(
                 f"onnxruntime cannot load '{path}' ({exc}); if it is truncated or not an ONNX model, export it again"
             ) from exc
-        text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-        if text is None:
-            raise ModelFileError(
-                f"'{path}' has no edgead metadata (metadata_props key '{METADATA_KEY}'); "
-                "export it with `edgead export RUN_DIR --format onnx`"
+        inactive = [p for p in names if p not in session.get_providers()] if explicit else []
+        if inactive:
+            raise BackendError(
+                f"onnxruntime {ort.__version__} could not start {inactive} for '{path}' and fell back to "
+                f"{session.get_providers()}; install the CUDA/cuDNN/TensorRT libraries this onnxruntime-gpu build "
+                "needs (see docs/tensorrt.md)"
             )
+        text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        metadata = embedded_metadata(text, path, "metadata_props", "onnx")
         if len(session.get_inputs()) != 1:
             names = [i.name for i in session.get_inputs()]
             raise ModelFileError(f"'{path}' has inputs {names}; an edgead graph has one (uint8 image)")
-        return cls(session, path, ModelMetadata.from_json(text, source=str(path)))
+        return cls(session, path, metadata)
 
     def _run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         outputs = self.session.run(self.output_names, {self.input_name: batch})
         return dict(zip(self.output_names, outputs, strict=True))
+
+    def describe(self) -> dict[str, Any]:
+        import onnxruntime as ort
+
+        threads = self.session.get_session_options().intra_op_num_threads
+        return {
+            "backend": self.name,
+            "version": ort.__version__,
+            "providers": self.session.get_providers(),
+            "precision": "graph",  # the CPU provider computes in the graph's own types
+            "threads": threads or None,  # None: ORT's default, one per physical core
+        }
 
     def close(self) -> None:
         self.session = None

@@ -1,0 +1,105 @@
+"""ONNX Runtime on an NVIDIA GPU: ``ort-trt`` (TensorRT execution provider) and ``ort-cuda`` (CUDA provider).
+
+Both run the exported ``.onnx`` as it is, so there is no engine file to copy or rebuild: ``ort-trt``
+builds TensorRT engines at the first run and keeps them in ``engine_cache_dir`` (next start: seconds,
+not minutes). They need ``onnxruntime-gpu`` (x86) or JetPack's onnxruntime-gpu wheel (Jetson) in
+place of the CPU ``onnxruntime``; without it the error says so before anything runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import BackendError
+from .onnxruntime import OnnxRuntimeBackend
+
+TRT_EP = "TensorrtExecutionProvider"
+CUDA_EP = "CUDAExecutionProvider"
+CPU_EP = "CPUExecutionProvider"
+GPU_HINT = (
+    "install onnxruntime-gpu in place of onnxruntime (x86: `pip uninstall -y onnxruntime && pip install "
+    "onnxruntime-gpu`; Jetson: the onnxruntime-gpu wheel for your JetPack, see docs/tensorrt.md)"
+)
+PRECISIONS = ("fp32", "fp16", "int8")
+ALIASES = {"f32": "fp32", "f16": "fp16"}  # the runtime CLI's --precision spelling
+
+
+def providers_error(requested: list[str], available: list[str], version: str) -> str | None:
+    """Why ``requested`` providers cannot run with this onnxruntime, or None."""
+    missing = [p for p in requested if p not in available]
+    if not missing:
+        return None
+    return f"onnxruntime {version} has no {', '.join(missing)} (it has {', '.join(available)}): {GPU_HINT}"
+
+
+def tensorrt_provider_options(
+    precision: str = "fp32",
+    engine_cache_dir: str | Path | None = None,
+    device_id: int = 0,
+    workspace_gb: float | None = None,
+) -> dict[str, str]:
+    """TensorRT execution provider options (onnxruntime's names) for ``precision`` and an engine cache.
+
+    int8 means a Q/DQ graph (``edgead export --precision int8``): its scales come from the graph,
+    so no calibration table is involved. The timing cache sits beside the engines.
+    """
+    precision = ALIASES.get(precision, precision)
+    if precision not in PRECISIONS:
+        raise BackendError(f"ort-trt precision '{precision}' is not supported; choose one of {', '.join(PRECISIONS)}")
+    options = {
+        "device_id": str(device_id),
+        "trt_fp16_enable": str(precision == "fp16"),
+        "trt_int8_enable": str(precision == "int8"),
+    }
+    if engine_cache_dir is not None:
+        cache = str(Path(engine_cache_dir))
+        options.update(
+            trt_engine_cache_enable="True",
+            trt_engine_cache_path=cache,
+            trt_timing_cache_enable="True",
+            trt_timing_cache_path=cache,
+        )
+    if workspace_gb is not None:
+        options["trt_max_workspace_size"] = str(int(workspace_gb * (1 << 30)))
+    return options
+
+
+def _check_available(requested: list[str]) -> None:
+    import onnxruntime as ort
+
+    problem = providers_error(requested, ort.get_available_providers(), ort.__version__)
+    if problem:
+        raise BackendError(problem)
+
+
+class OrtTensorRTBackend(OnnxRuntimeBackend):
+    name = "ort-trt"
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        precision: str = "fp32",
+        engine_cache_dir: str | Path | None = None,
+        device_id: int = 0,
+        intra_op_threads: int | None = None,
+    ) -> OrtTensorRTBackend:
+        """TensorRT provider first, CUDA for nodes TensorRT does not take, CPU last."""
+        trt_options = tensorrt_provider_options(precision, engine_cache_dir, device_id)
+        _check_available([TRT_EP, CUDA_EP])
+        if engine_cache_dir is not None:
+            Path(engine_cache_dir).mkdir(parents=True, exist_ok=True)
+        providers: list[Any] = [(TRT_EP, trt_options), (CUDA_EP, {"device_id": str(device_id)}), CPU_EP]
+        return super().open(path, providers=providers, intra_op_threads=intra_op_threads)  # type: ignore[return-value]
+
+
+class OrtCudaBackend(OnnxRuntimeBackend):
+    name = "ort-cuda"
+
+    @classmethod
+    def open(cls, path: str | Path, device_id: int = 0, intra_op_threads: int | None = None) -> OrtCudaBackend:
+        """CUDA provider, CPU for anything it lacks."""
+        _check_available([CUDA_EP])
+        providers: list[Any] = [(CUDA_EP, {"device_id": str(device_id)}), CPU_EP]
+        return super().open(path, providers=providers, intra_op_threads=intra_op_threads)  # type: ignore[return-value]

@@ -1,0 +1,111 @@
+"""The capture stage: frames from a source, with a live source reopened on exponential backoff.
+
+A file that ends is the end of the run; a live source that stops giving frames is an outage, logged
+and retried (``--backoff FIRST MAX``, ``--max-reconnects``), never a crash.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import SourceError
+from ..sources import Source
+from .metrics import Metrics
+
+if TYPE_CHECKING:
+    from .pipeline import StreamConfig
+
+Log = Callable[[str], None]
+
+
+class Capture:
+    """Frames from a source, reopening a live one with exponential backoff when it drops out."""
+
+    def __init__(
+        self, source: Source, config: StreamConfig, metrics: Metrics, stop: threading.Event, log: Log, warn: Log
+    ) -> None:
+        self.source, self.config, self.metrics, self.stop = source, config, metrics, stop
+        self.log, self.warn = log, warn
+        self.fps: float | None = None
+
+    def frames(self) -> Iterator[tuple[str, np.ndarray]]:
+        if self.source.kind == "images":
+            self.log(f"source {self.source.describe()}")
+            self.metrics.set(source_up=True)
+            while not self.stop.is_set():
+                for item in self.source:
+                    if self.stop.is_set():
+                        return
+                    if item.frame is None or item.frame.size == 0:
+                        self.metrics.add("corrupt")
+                        self.warn(f"skipped corrupt frame {item.name}: {item.error or 'empty'}")
+                        continue
+                    yield item.name, item.frame
+                if not self.config.loop:
+                    return
+            return
+        yield from self._capture()
+
+    def _capture(self) -> Iterator[tuple[str, np.ndarray]]:
+        capture = self._open(first=True)
+        index = 0
+        try:
+            while capture is not None and not self.stop.is_set():
+                ok, frame = capture.read()
+                if not ok:
+                    capture.release()
+                    capture = None
+                    if not self.source.live:
+                        if not self.config.loop:
+                            self.metrics.set(source_up=False)
+                            return  # end of the file
+                        capture = self.source.open_capture()  # --loop: from the start again
+                        continue
+                    self.metrics.set(source_up=False)
+                    self.warn(f"source '{self.source.spec}' dropped out after frame {index}; reopening")
+                    capture = self._open(first=False)
+                    continue
+                if frame is None or frame.size == 0:
+                    self.metrics.add("corrupt")
+                    self.warn(f"skipped an empty frame from '{self.source.spec}'")
+                    continue
+                yield f"{self.source.prefix}#frame={index}", frame
+                index += 1
+        finally:
+            if capture is not None:
+                capture.release()
+
+    def _open(self, first: bool) -> Any:
+        """An opened capture, or None when stopping or after --max-reconnects failed attempts in a row."""
+        first_wait, longest = self.config.backoff
+        attempt = 0
+        while not self.stop.is_set():
+            try:
+                capture = self.source.open_capture()
+            except SourceError as exc:
+                if not self.source.live:
+                    raise  # a file that will not open is a mistake, not an outage
+                attempt += 1
+                limit = self.config.max_reconnects
+                if limit is not None and attempt > limit:
+                    raise SourceError(
+                        f"gave up on '{self.source.spec}' after {limit} failed reopen attempts "
+                        "(raise --max-reconnects, or leave it out to retry forever)"
+                    ) from exc
+                wait = min(first_wait * 2 ** (attempt - 1), longest)
+                self.warn(f"cannot open '{self.source.spec}' (attempt {attempt}); retrying in {wait:.1f} s")
+                self.stop.wait(wait)
+                continue
+            if not first:
+                self.metrics.add("reconnects")
+                self.warn(f"source '{self.source.spec}' reopened after {attempt + 1} attempt(s)")
+            self.log(f"source {self.source.describe(capture)}")
+            if self.fps is None:
+                self.fps = self.source.frame_rate(capture)
+            self.metrics.set(source_up=True)
+            return capture
+        return None

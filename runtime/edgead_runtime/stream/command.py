@@ -1,0 +1,148 @@
+"""The ``run`` subcommand's flags and its entry point; the pipeline loads only when the command runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from ..errors import EdgeadError
+
+EXAMPLES = """\
+examples:
+  edgead-runtime run model.onnx --source line.mp4 --events events.jsonl --video-out annotated.avi --save-dir ng/
+  edgead-runtime run model.onnx --source rtsp://10.0.0.5/stream --metrics-port 9100 --events events.jsonl
+  edgead-runtime run model.onnx --source 0 --show --roi 100,50,400,400 --threshold 0.6
+  edgead-runtime run model.onnx --batch 4 --source 'nvarguscamerasrc ! video/x-raw(memory:NVMM),\
+width=1920,height=1080,framerate=30/1 ! nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! \
+video/x-raw,format=BGR ! appsink drop=1'      # Jetson CSI camera: needs JetPack's OpenCV (GStreamer)
+
+Stop with Ctrl+C or SIGTERM: capture stops, queued frames are scored, every output is flushed and closed.
+"""
+
+
+def add_run_parser(commands: argparse._SubParsersAction, add_backend_args: Callable) -> None:
+    """Register ``edgead-runtime run`` on the CLI's subparsers."""
+    p = commands.add_parser(
+        "run",
+        help="the camera-stream service: score a live or recorded stream continuously",
+        description="Score every frame of a camera, stream, video or image folder on three threads "
+        "(capture, inference, outputs). Live sources drop the oldest frames when inference falls behind and "
+        "are reopened with backoff when they drop out; files are read losslessly. Details: docs/stream.md.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", type=Path, help="exported model file (.onnx)")
+    p.add_argument(
+        "--source",
+        required=True,
+        help="camera index (0), video file, rtsp:// or http:// URL, GStreamer pipeline ending in appsink, "
+        "image folder or glob",
+    )
+    add_backend_args(p)
+    p.add_argument("--threshold", type=float, help="normalized threshold (default: the model's, usually 0.5)")
+    p.add_argument("--batch", type=int, default=1, help="frames per graph call, taken from what is queued (default 1)")
+    p.add_argument("--queue-size", type=int, default=8, help="frames held between threads (default 8)")
+    p.add_argument("--roi", type=_roi, metavar="X,Y,W,H", help="score only this rectangle of each frame (pixels)")
+    p.add_argument(
+        "--live",
+        action=argparse.BooleanOptionalAction,
+        help="--live treats a file as a camera (drop oldest when behind); --no-live makes a URL lossless "
+        "(default: cameras, URLs and pipelines are live, files and folders are not)",
+    )
+    p.add_argument("--loop", action="store_true", help="start a file or folder again at its end (demos, soak tests)")
+    p.add_argument("--events", type=Path, metavar="EVENTS.jsonl", help="JSON line per scored frame, flushed per line")
+    p.add_argument("--save-dir", type=Path, metavar="DIR", help="save anomalous frames and their heat maps here")
+    p.add_argument("--video-out", type=Path, metavar="FILE", help="annotated video (.avi MJPG, .mp4 mp4v, .mkv)")
+    p.add_argument("--show", action="store_true", help="show annotated frames in a window (q or Esc stops)")
+    p.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus text on :PORT/metrics (0: any)")
+    p.add_argument("--metrics-host", default="127.0.0.1", help="address to serve /metrics on (0.0.0.0: all)")
+    p.add_argument("--status-every", type=float, default=10.0, metavar="SECONDS", help="status line period; 0: off")
+    p.add_argument("--status-json", type=Path, metavar="FILE", help="also write each status as a JSON line")
+    p.add_argument(
+        "--max-reconnects",
+        type=int,
+        metavar="N",
+        help="give up after N failed reopen attempts in a row (default: retry a live source forever)",
+    )
+    p.add_argument(
+        "--backoff",
+        type=float,
+        nargs=2,
+        default=(0.5, 30.0),
+        metavar=("FIRST", "MAX"),
+        help="seconds between reopen attempts: first wait, doubling up to MAX (default 0.5 30)",
+    )
+    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N captured frames")
+    p.add_argument("--summary", type=Path, metavar="FILE", help="write the run's summary as JSON")
+    p.set_defaults(func=run_command)
+
+
+def _roi(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not X,Y,W,H (four integers, e.g. 100,50,400,400)") from None
+    if x < 0 or y < 0 or w < 1 or h < 1:
+        raise argparse.ArgumentTypeError(f"'{text}': x and y must be >= 0, width and height >= 1")
+    return x, y, w, h
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from ..cli import _backend_options
+    from .pipeline import StreamConfig, run_stream
+
+    if args.max_reconnects is not None and args.max_reconnects < 0:
+        raise EdgeadError(f"--max-reconnects must be >= 0, got {args.max_reconnects}")
+    if args.backoff[0] <= 0 or args.backoff[1] < args.backoff[0]:
+        raise EdgeadError(f"--backoff needs 0 < FIRST <= MAX, got {args.backoff[0]:g} {args.backoff[1]:g}")
+    config = StreamConfig(
+        model=args.model,
+        source=args.source,
+        backend=args.backend,
+        backend_options=_backend_options(args),
+        threshold=args.threshold,
+        batch=args.batch,
+        queue_size=args.queue_size,
+        roi=args.roi,
+        live=args.live,
+        loop=args.loop,
+        events=args.events,
+        save_dir=args.save_dir,
+        video_out=args.video_out,
+        show=args.show,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+        status_every=args.status_every,
+        status_json=args.status_json,
+        max_reconnects=args.max_reconnects,
+        backoff=tuple(args.backoff),
+        max_frames=args.max_frames,
+    )
+    summary = run_stream(config)
+    c = summary.counts
+    mem0, mem1 = summary.memory_start_kb, summary.memory_end_kb
+    latency = f"p50 {summary.p50_ms:.2f} ms, p99 {summary.p99_ms:.2f} ms" if summary.p50_ms is not None else "n/a"
+    print(
+        f"stopped ({summary.stop_reason}) after {summary.wall_s:.1f} s: {c['captured']} captured, {c['processed']} "
+        f"scored ({c['anomalies']} NG), {c['dropped']} dropped, {c['corrupt']} corrupt, {c['reconnects']} reconnects; "
+        f"{summary.fps:.1f} fps, latency {latency}; RSS {mem0['rss_kb'] / 1024:.0f} MB at start, "
+        f"{mem1['rss_kb'] / 1024:.0f} MB at end, peak {mem1['peak_rss_kb'] / 1024:.0f} MB"
+    )
+    out = summary.outputs
+    if "events" in out:
+        print(f"wrote {out['events']['lines']} events to {out['events']['path']}")
+    if "video" in out:
+        print(f"wrote {out['video']['frames']} frames to {out['video']['path']} at {out['video']['fps'] or 0:g} fps")
+    if "saved" in out:
+        print(f"saved {out['saved']['frames']} anomalous frames and heat maps to {out['saved']['path']}")
+    if args.summary:
+        args.summary.parent.mkdir(parents=True, exist_ok=True)
+        args.summary.write_text(json.dumps(asdict(summary), indent=2) + "\n")
+        print(f"wrote {args.summary}")
+    if summary.stop_reason == "end of source" and c["processed"] == 0:
+        print(f"edgead-runtime: error: no frame from '{args.source}' could be scored", flush=True)
+        return 1
+    return 0

@@ -1,0 +1,185 @@
+"""Counters a long-running stream keeps, rendered as a status line and as Prometheus text on ``/metrics``.
+
+Everything is bounded: latencies and frame times sit in fixed-size windows, so memory stays flat
+however long the service runs. The HTTP endpoint is the standard library's, to keep the runtime small.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import SinkError
+
+WINDOW = 1024  # latencies kept for the percentiles; also the frames the fps is measured over
+# counter -> (Prometheus name, help)
+COUNTERS = {
+    "captured": ("edgead_frames_captured_total", "Frames read from the source"),
+    "processed": ("edgead_frames_processed_total", "Frames scored by the model"),
+    "anomalies": ("edgead_anomalies_total", "Frames scored at or above the threshold"),
+    "dropped": ("edgead_frames_dropped_total", "Frames dropped (oldest first) because inference fell behind"),
+    "corrupt": ("edgead_frames_corrupt_total", "Corrupt or empty frames counted and skipped"),
+    "reconnects": ("edgead_reconnects_total", "Times the source was reopened after a dropout"),
+}
+
+
+def memory_kb() -> dict[str, int]:
+    """Resident set size now and at peak, in kB (Linux /proc; peak only, from getrusage, elsewhere)."""
+    found: dict[str, int] = {}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                found["rss_kb" if line.startswith("VmRSS") else "peak_rss_kb"] = int(line.split()[1])
+    except OSError:
+        pass
+    if "peak_rss_kb" not in found:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        found["peak_rss_kb"] = peak // 1024 if sys.platform == "darwin" else peak  # macOS reports bytes
+    found.setdefault("rss_kb", found["peak_rss_kb"])
+    return found
+
+
+@dataclass
+class Metrics:
+    """Thread-safe run counters; ``snapshot()`` is what the status line, /metrics and the summary show."""
+
+    labels: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    source_up: bool = False
+    queue_depth: int = 0
+    last_score: float | None = None
+    started: float = field(default_factory=time.monotonic)
+    _latencies: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
+    _done_times: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
+    _latency_sum: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[name] += n
+
+    def set(self, **values: Any) -> None:
+        with self._lock:
+            for key, value in values.items():
+                setattr(self, key, value)
+
+    def processed(self, latency_s: float, score: float, anomalous: bool) -> None:
+        with self._lock:
+            self.counts["processed"] += 1
+            self.counts["anomalies"] += anomalous
+            self.last_score = score
+            self._latencies.append(latency_s)
+            self._latency_sum += latency_s
+            self._done_times.append(time.monotonic())
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            latencies = np.asarray(self._latencies, dtype=np.float64)
+            times = list(self._done_times)
+            snap: dict[str, Any] = dict(self.counts)
+            snap.update(source_up=self.source_up, queue_depth=self.queue_depth, last_score=self.last_score)
+            snap["latency_sum_s"] = self._latency_sum
+        snap["uptime_s"] = time.monotonic() - self.started
+        snap["fps"] = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+        if latencies.size:
+            p50, p90, p99 = np.percentile(latencies, [50, 90, 99]) * 1e3
+            snap.update(p50_ms=float(p50), p90_ms=float(p90), p99_ms=float(p99))
+        else:
+            snap.update(p50_ms=None, p90_ms=None, p99_ms=None)
+        snap.update(memory_kb())
+        return snap
+
+    def status_line(self) -> str:
+        s = self.snapshot()
+        lat = f"p50 {s['p50_ms']:.1f} p99 {s['p99_ms']:.1f} ms" if s["p50_ms"] is not None else "no latency yet"
+        return (
+            f"[{s['uptime_s']:7.1f} s] {s['processed']} frames, {s['fps']:.1f} fps, {lat}, {s['anomalies']} NG, "
+            f"{s['dropped']} dropped, {s['corrupt']} corrupt, {s['reconnects']} reconnects, "
+            f"queue {s['queue_depth']}, rss {s['rss_kb'] / 1024:.0f} MB (peak {s['peak_rss_kb'] / 1024:.0f} MB)"
+        )
+
+    def prometheus(self) -> str:
+        """The Prometheus text exposition format (version 0.0.4)."""
+        s = self.snapshot()
+        lines = []
+
+        def metric(name: str, kind: str, help_text: str, value: float, labels: str = "") -> None:
+            lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name}{labels} {value:g}"])
+
+        info = ",".join(f'{k}="{_escape(v)}"' for k, v in self.labels.items())
+        metric("edgead_info", "gauge", "Model, backend and source of this run", 1, f"{{{info}}}")
+        for key, (name, help_text) in COUNTERS.items():
+            metric(name, "counter", help_text, s[key])
+        metric("edgead_fps", "gauge", f"Frames scored per second over the last {WINDOW} frames", s["fps"])
+        lines += [
+            "# HELP edgead_latency_seconds Preprocess + graph time per frame (quantiles over the last frames)",
+            "# TYPE edgead_latency_seconds summary",
+        ]
+        for q, key in (("0.5", "p50_ms"), ("0.9", "p90_ms"), ("0.99", "p99_ms")):
+            value = s[key] / 1e3 if s[key] is not None else float("nan")
+            lines.append(f'edgead_latency_seconds{{quantile="{q}"}} {value:g}')
+        lines += [
+            f"edgead_latency_seconds_sum {s['latency_sum_s']:g}",
+            f"edgead_latency_seconds_count {s['processed']}",
+        ]
+        metric("edgead_source_up", "gauge", "1 while the source is open, 0 during an outage", int(s["source_up"]))
+        metric("edgead_queue_frames", "gauge", "Frames waiting for inference", s["queue_depth"])
+        if s["last_score"] is not None:
+            metric("edgead_last_score", "gauge", "Normalized score of the latest frame", s["last_score"])
+        metric("edgead_resident_memory_bytes", "gauge", "Resident set size of the process", s["rss_kb"] * 1024)
+        metric("edgead_peak_resident_memory_bytes", "gauge", "Peak resident set size", s["peak_rss_kb"] * 1024)
+        metric("edgead_uptime_seconds", "gauge", "Seconds since the run started", s["uptime_s"])
+        return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class MetricsServer:
+    """``GET /metrics`` on ``host:port`` in a daemon thread; port 0 picks a free one (see ``.port``)."""
+
+    def __init__(self, metrics: Metrics, port: int, host: str = "127.0.0.1") -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                if self.path.split("?")[0] != "/metrics":
+                    self.send_error(404, "only /metrics is served")
+                    return
+                body = metrics.prometheus().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # scrapes every few seconds are not news
+                pass
+
+        try:
+            self._server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as exc:
+            raise SinkError(
+                f"cannot serve metrics on {host}:{port}: {exc.strerror}; pick another --metrics-port"
+            ) from exc
+        self._server.daemon_threads = True
+        self.host, self.port = host, self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="edgead-metrics", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

@@ -1,0 +1,210 @@
+"""Where scored frames go: a JSON-lines event log, an annotated video, saved anomalous frames, a window.
+
+Each sink writes one event at a time on the sink thread and is closed exactly once at shutdown, so
+a stopped run leaves complete files: the event log is flushed per line (a kill loses nothing already
+written) and the video file is finalized on close.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..detector import Result
+from ..errors import SinkError
+from ..opencv import INSTALL_HINT, cv2, has_gui
+from ..preprocess import to_bgr8
+from ..visualize import overlay
+
+Roi = tuple[int, int, int, int]  # x, y, width, height
+_FOURCC = {".avi": "MJPG", ".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "XVID"}
+
+
+@dataclass
+class Event:
+    """One scored frame. ``frame`` is the whole captured frame; the model saw ``frame`` cropped to ``roi``."""
+
+    index: int
+    name: str
+    timestamp: float  # wall clock at capture, seconds since the epoch
+    frame: np.ndarray
+    roi: Roi | None
+    result: Result
+    latency_ms: float  # preprocess + graph, per frame (a batch's time divided by its size)
+    age_ms: float  # capture to scored: latency plus time spent queued
+    extra: dict[str, Any] = field(default_factory=dict)
+    _annotated: np.ndarray | None = None
+
+    @property
+    def label(self) -> str:
+        return "NG" if self.result.is_anomalous else "OK"
+
+    def record(self) -> dict[str, Any]:
+        """The event log line (see docs/stream.md, "Event schema")."""
+        r = self.result
+        when = dt.datetime.fromtimestamp(self.timestamp, dt.timezone.utc).isoformat(timespec="milliseconds")
+        return {
+            "frame": self.index,
+            "source": self.name,
+            "timestamp": round(self.timestamp, 6),
+            "time": when,
+            "score": r.score,
+            "raw_score": r.raw_score,
+            "label": self.label,
+            "is_anomalous": r.is_anomalous,
+            "threshold": r.threshold,
+            "latency_ms": round(self.latency_ms, 3),
+            "age_ms": round(self.age_ms, 3),
+            **self.extra,
+        }
+
+    def annotated(self) -> np.ndarray:
+        """The frame with the heat map, score and OK/NG banner over the ROI (computed once per event)."""
+        if self._annotated is None:
+            r = self.result
+            if self.roi is None:
+                self._annotated = overlay(self.frame, r.anomaly_map, r.score, r.is_anomalous)
+            else:
+                x, y, w, h = self.roi
+                out = to_bgr8(self.frame).copy()
+                out[y : y + h, x : x + w] = overlay(
+                    self.frame[y : y + h, x : x + w], r.anomaly_map, r.score, r.is_anomalous
+                )
+                cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), (255, 255, 255), 1)
+                self._annotated = out
+        return self._annotated
+
+
+class Sink(Protocol):
+    def write(self, event: Event) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class EventLog:
+    """JSON lines, one per scored frame, flushed per line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = path.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise SinkError(f"cannot write the event log '{path}': {exc.strerror}") from exc
+        self.count = 0
+
+    def write(self, event: Event) -> None:
+        self._file.write(json.dumps(event.record()) + "\n")
+        self._file.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class VideoSink:
+    """The annotated frames as a video file at the source's frame rate (25 if it has none); the codec follows
+    the suffix. ``fps`` is asked at the first frame, when the source is open and knows its rate."""
+
+    def __init__(self, path: Path, fps: Callable[[], float | None]) -> None:
+        if path.suffix.lower() not in _FOURCC:
+            raise SinkError(
+                f"--video-out '{path}': unknown video suffix '{path.suffix}'; use one of {', '.join(_FOURCC)}"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.fps = path, fps
+        self.fps_used: float | None = None
+        self._writer: cv2.VideoWriter | None = None
+        self._size: tuple[int, int] | None = None
+        self.count = 0
+
+    def write(self, event: Event) -> None:
+        image = event.annotated()
+        size = (image.shape[1], image.shape[0])
+        if self._writer is None:
+            fourcc = cv2.VideoWriter_fourcc(*_FOURCC[self.path.suffix.lower()])
+            self.fps_used = self.fps() or 25.0
+            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps_used, size)
+            if not self._writer.isOpened():
+                raise SinkError(f"OpenCV cannot write the video '{self.path}' ({size[0]}x{size[1]}); try a .avi file")
+            self._size = size
+        if size != self._size:  # a camera that came back at another resolution
+            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        self._writer.write(image)
+        self.count += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()  # writes the index; a video not released is unreadable
+
+
+class AnomalySaver:
+    """``frame_<index>.png`` (as captured) and ``frame_<index>_heatmap.png`` for every anomalous frame."""
+
+    def __init__(self, folder: Path) -> None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SinkError(f"cannot create --save-dir '{folder}': {exc.strerror}") from exc
+        self.folder = folder
+        self.count = 0
+
+    def write(self, event: Event) -> None:
+        if not event.result.is_anomalous:
+            return
+        image, heatmap = (
+            self.folder / f"frame_{event.index:08d}.png",
+            self.folder / f"frame_{event.index:08d}_heatmap.png",
+        )
+        if not (cv2.imwrite(str(image), event.frame) and cv2.imwrite(str(heatmap), event.annotated())):
+            raise SinkError(f"cannot write '{image}' (disk full or folder removed?)")
+        event.extra.update(image=str(image), heatmap=str(heatmap))  # the event log line names them
+        self.count += 1
+
+    def close(self) -> None:
+        pass
+
+
+class WindowSink:
+    """A live window of annotated frames; pressing q or Esc in it stops the run.
+
+    GUI toolkits want every call from one thread, the main one: the sink thread only hands over the
+    latest annotated frame, and the main thread shows it in ``pump()``.
+    """
+
+    def __init__(self, title: str, on_quit: Callable[[], None]) -> None:
+        if not has_gui():
+            raise SinkError(
+                f"--show needs an OpenCV built with a GUI, and cv2 {cv2.__version__} has none "
+                "(opencv-python-headless); pip install opencv-python instead of the headless wheel, use the "
+                f"system OpenCV, or drop --show and watch --video-out or /metrics. ({INSTALL_HINT})"
+            )
+        self.title, self.on_quit = title, on_quit
+        self._latest: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def write(self, event: Event) -> None:
+        with self._lock:
+            self._latest = event.annotated()
+
+    def pump(self) -> None:
+        """Main thread: show the newest frame, if any, and handle the keyboard."""
+        with self._lock:
+            image, self._latest = self._latest, None
+        if image is not None:
+            cv2.imshow(self.title, image)
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            self.on_quit()
+
+    def close(self) -> None:
+        pass  # the window belongs to the main thread: ``destroy()`` there
+
+    def destroy(self) -> None:
+        cv2.destroyAllWindows()
