@@ -1,11 +1,12 @@
 """The one table of export formats: suffix, precisions, and the function that writes each.
 
-An option a format lacks is an error, never silently changed. OpenVINO IR and TensorRT engines
-are built from the ONNX graph and join this table in their own issues.
+An option a format lacks is an error, never silently changed. OpenVINO IR (and TensorRT engines)
+are built from the ONNX graph; a format with ``from_onnx`` also takes an exported ``.onnx`` as its source.
 """
 
 from __future__ import annotations
 
+import importlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,34 +18,113 @@ from edgead_runtime.errors import EdgeadError
 class Format:
     suffix: str
     precisions: tuple[str, ...]
+    writer: str  # "module:function", called as writer(source, output, precision, part) -> Written
+    from_onnx: bool = False  # also converts an already exported .onnx file (no torch check then)
+    options: tuple[str, ...] = ()  # format-specific keyword options the writer takes (CLI flags)
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a writer made: the files (for the size line) and one line per check it passed."""
+
+    files: list[Path]
+    checks: list[str]
 
 
 FORMATS: dict[str, Format] = {
-    "onnx": Format(".onnx", ("fp32",)),
+    "onnx": Format(
+        ".onnx", ("fp32", "fp16", "int8"), "edgead.export.onnx_export:write_onnx", options=("calibration_images",)
+    ),
+    "openvino": Format(".xml", ("fp32", "fp16"), "edgead.export.openvino_export:write_openvino", from_onnx=True),
+    # built on the machine that runs it (a Jetson): from an exported .onnx with no torch, or from a run directory
+    "trt": Format(
+        ".engine",
+        ("fp32", "fp16", "int8"),
+        "edgead.export.tensorrt_build:write_engine_file",
+        from_onnx=True,
+        options=(
+            "precision_mode",
+            "min_batch",
+            "opt_batch",
+            "max_batch",
+            "workspace_gb",
+            "timing_cache",
+            "dla_core",
+            "calibration_data",
+        ),
+    ),
 }
 
 
-def export(run_dir: Path, fmt: str, precision: str, output: Path | None, part: str = "full") -> Path:
-    """Write ``run_dir`` in format ``fmt``; print path, size, time, parity and the next command."""
+def export(
+    run_dir: Path,
+    fmt: str,
+    precision: str,
+    output: Path | None,
+    part: str = "full",
+    doctor: bool = True,
+    **options: object,
+) -> Path:
+    """Write ``run_dir`` in format ``fmt``; print path, size, time, parity and the next command.
+
+    ``doctor``: run ``edgead doctor`` (TensorRT 8.5, 10 and 11) on every ONNX graph written; an error fails the export.
+
+    ``options`` are format-specific (None = not given); one the format does not take is an error.
+    """
     spec = FORMATS.get(fmt)
     if spec is None:
         raise EdgeadError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
     if precision not in spec.precisions:
         raise EdgeadError(f"format '{fmt}' supports precision {', '.join(spec.precisions)}, not '{precision}'")
-    from edgead.train.run import load_config
+    options = {k: v for k, v in options.items() if v is not None}
+    foreign = sorted(set(options) - set(spec.options))
+    if foreign:
+        flags = ", ".join("--" + k.replace("_", "-") for k in foreign)
+        raise EdgeadError(f"{flags} do(es) not apply to --format {fmt}")
 
-    config = load_config(run_dir)
-    suffix = spec.suffix if part == "full" else f".{part}{spec.suffix}"
-    output = Path(output) if output else Path(run_dir) / f"{config.model}{suffix}"
+    run_dir = Path(run_dir)
+    if run_dir.is_file() and run_dir.suffix.lower() == ".onnx" and spec.from_onnx:
+        output = Path(output) if output else run_dir.with_suffix(spec.suffix)
+    else:
+        from edgead.train.run import load_config  # torch: only for a run directory
+
+        config = load_config(run_dir)
+        suffix = spec.suffix if part == "full" else f".{part}{spec.suffix}"
+        output = Path(output) if output else run_dir / f"{config.model}{suffix}"
     start = time.perf_counter()
-    from .onnx_export import export_onnx
-
-    report = export_onnx(Path(run_dir), output, part=part)
-    size_mb = sum(p.stat().st_size for p in output.parent.glob(output.name + "*")) / 1e6
+    module_name, function = spec.writer.split(":")
+    writer = getattr(importlib.import_module(module_name), function)
+    written: Written = writer(run_dir, output, precision, part, **options)
+    size_mb = sum(p.stat().st_size for p in written.files if p.is_file()) / 1e6
     print(
         f"exported {output} ({size_mb:.1f} MB, {fmt} {precision}, {part} graph) in {time.perf_counter() - start:.1f} s"
     )
-    print(f"checked against torch on {report.frames} real frames: max |diff| {report.summary()}")
+    for line in written.checks:
+        print(line)
+    if doctor:
+        run_doctor(written.files)
     if part == "full":
         print(f"next: edgead-runtime predict {output} --source IMAGE_OR_DIR   |   edgead-runtime bench {output}")
     return output
+
+
+DOCTOR_TRT_VERSIONS = ("8.5", "10", "11")  # every exported graph must build in these; `edgead doctor` checks others
+
+
+def run_doctor(files: list[Path]) -> None:
+    """``edgead doctor`` on each ONNX graph in ``files``: print its summary; raise on an error finding."""
+    from .doctor import diagnose
+
+    for path in [p for p in files if p.suffix == ".onnx" and p.is_file()]:
+        rejected = []
+        for version in DOCTOR_TRT_VERSIONS:
+            report = diagnose(path, "trt", version)
+            print(report.summary())
+            if not report.ok:
+                errors = "\n".join(f.line() for f in report.findings if f.severity == "error")
+                rejected.append(f"TensorRT {version}:\n{errors}")
+        if rejected:
+            raise EdgeadError(
+                f"'{path}' was written, but TensorRT would reject it:\n" + "\n".join(rejected) + "\n"
+                f"full report: edgead doctor {path} --trt-version VERSION; --skip-doctor exports anyway"
+            )

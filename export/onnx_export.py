@@ -1,6 +1,6 @@
 """Trained run -> one self-contained ONNX graph, verified against torch before it is reported.
 
-Small pure steps: trace the graph (dynamo exporter, dynamic batch), embed the metadata, save
+Small pure steps: trace the graph (dynamo exporter, dynamic batch, lowered to opset 17), embed the metadata, save
 (external data past 2 GB), run ``onnx.checker``, and compare ONNX Runtime with torch on the run's
 real parity frames.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,13 +18,14 @@ import onnx
 import torch
 
 import edgead
+from edgead.export.formats import Written
+from edgead.export.onnx_files import PROTOBUF_LIMIT, save_model
+from edgead.export.opset import EXPORTER_OPSET, lower_to_opset17
 from edgead.train.graph import BackboneGraph, DetectorGraph
-from edgead.train.run import TrainConfig, atomic_write, load_parity_frames, load_run
+from edgead.train.run import TrainConfig, load_parity_frames, load_run
 from edgead_runtime.errors import EdgeadError
 from edgead_runtime.metadata import INPUT_NAME, METADATA_KEY, OUTPUT_NAMES, ModelMetadata
 
-OPSET = 18
-PROTOBUF_LIMIT = 2**31 - 1  # a single ONNX protobuf file cannot exceed 2 GB
 PARITY_RTOL = 1e-4  # max |onnx - torch| / max |torch|, per output
 
 
@@ -65,8 +67,21 @@ def export_onnx(
     return verify(module, Path(output), frames, output_names)
 
 
+def write_onnx(source: Path, output: Path, precision: str, part: str, **options: int) -> Written:
+    """The format table's writer for ONNX: fp32 here; fp16/int8 variants in ``precision.write_onnx_variant``."""
+    if options and precision != "int8":
+        raise EdgeadError(f"--calibration-images applies to --precision int8, not '{precision}'")
+    if precision != "fp32":
+        from .precision import write_onnx_variant
+
+        return Written(*write_onnx_variant(Path(source), output, precision, part, **options))
+    report = export_onnx(Path(source), output, part=part)
+    files = [output, output.parent / (output.name + ".data")]
+    return Written(files, [f"checked against torch on {report.frames} real frames: max |diff| {report.summary()}"])
+
+
 def trace(module: torch.nn.Module, example: torch.Tensor, output_names: list[str]) -> onnx.ModelProto:
-    """The module as an ONNX model with input ``image`` and a dynamic batch dimension."""
+    """The module as an ONNX model (opset 17) with input ``image`` and a dynamic batch dimension."""
     batch = torch.export.Dim("batch", min=1, max=4096)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -77,11 +92,11 @@ def trace(module: torch.nn.Module, example: torch.Tensor, output_names: list[str
             input_names=[INPUT_NAME],
             output_names=output_names,
             dynamic_shapes={"frames": {0: batch}},
-            opset_version=OPSET,
+            opset_version=EXPORTER_OPSET,
             verbose=False,
         )
     program.optimize()
-    return program.model_proto
+    return lower_to_opset17(program.model_proto)
 
 
 def build_metadata(config: TrainConfig, graph: DetectorGraph, calibration: dict, part: str) -> ModelMetadata:
@@ -102,30 +117,6 @@ def build_metadata(config: TrainConfig, graph: DetectorGraph, calibration: dict,
     )
 
 
-def save_model(model: onnx.ModelProto, output: Path, external_data_threshold: int) -> None:
-    """Save atomically; past ``external_data_threshold`` bytes the weights go to ``<output>.data``."""
-    external = model.ByteSize() > external_data_threshold
-    data_name = output.name + ".data"
-
-    def write(tmp: str) -> None:
-        if external:
-            onnx.save_model(
-                model,
-                tmp,
-                save_as_external_data=True,
-                all_tensors_to_one_file=True,
-                location=data_name,
-                size_threshold=1024,
-            )
-        else:
-            onnx.save_model(model, tmp)
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if not external:
-        (output.parent / data_name).unlink(missing_ok=True)
-    atomic_write(output, write)
-
-
 def max_differences(
     expected: dict[str, np.ndarray], got: dict[str, np.ndarray]
 ) -> tuple[dict[str, float], dict[str, float]]:
@@ -142,18 +133,41 @@ def verify(module: torch.nn.Module, path: Path, frames: np.ndarray, output_names
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     with torch.no_grad():
         expected = dict(zip(output_names, (t.numpy() for t in module(torch.from_numpy(frames))), strict=True))
-    batched = dict(zip(output_names, session.run(output_names, {INPUT_NAME: frames}), strict=True))
-    one_by_one = [session.run(output_names, {INPUT_NAME: frames[i : i + 1]}) for i in range(len(frames))]
-    single = {name: np.concatenate([outs[i] for outs in one_by_one]) for i, name in enumerate(output_names)}
-    # the worse of running all frames as one batch and one by one (a dynamic batch must not change numbers)
-    (abs_batch, rel_batch), (abs_single, rel_single) = (max_differences(expected, got) for got in (batched, single))
-    max_abs = {name: max(abs_batch[name], abs_single[name]) for name in output_names}
-    relative = {name: max(rel_batch[name], rel_single[name]) for name in output_names}
-    report = ParityReport(max_abs, relative, len(frames))
-    bad = {k: v for k, v in relative.items() if not v <= PARITY_RTOL}
+
+    def run(batch: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(zip(output_names, session.run(output_names, {INPUT_NAME: batch}), strict=True))
+
+    return check_parity(expected, run_batched_and_single(run, frames), path, "torch", "real")
+
+
+def run_batched_and_single(
+    run: Callable[[np.ndarray], dict[str, np.ndarray]], frames: np.ndarray
+) -> list[dict[str, np.ndarray]]:
+    """Outputs for all frames as one batch, and frame by frame: a dynamic batch must not change numbers."""
+    batched = run(frames)
+    one_by_one = [run(frames[i : i + 1]) for i in range(len(frames))]
+    single = {name: np.concatenate([outs[name] for outs in one_by_one]) for name in batched}
+    return [batched, single]
+
+
+def check_parity(
+    expected: dict[str, np.ndarray],
+    runs: list[dict[str, np.ndarray]],
+    path: Path,
+    reference: str,
+    kind: str,
+    rtol: float = PARITY_RTOL,
+) -> ParityReport:
+    """The worst difference of ``runs`` from ``expected``; raise ExportParityError beyond ``rtol`` relative."""
+    diffs = [max_differences(expected, got) for got in runs]
+    max_abs = {name: max(d[0][name] for d in diffs) for name in expected}
+    relative = {name: max(d[1][name] for d in diffs) for name in expected}
+    frames = len(next(iter(expected.values())))
+    report = ParityReport(max_abs, relative, frames)
+    bad = {k: v for k, v in relative.items() if not v <= rtol}
     if bad:
         raise ExportParityError(
-            f"'{path}' disagrees with torch on {len(frames)} real frames beyond {PARITY_RTOL:g} relative: "
+            f"'{path}' disagrees with {reference} on {frames} {kind} frames beyond {rtol:g} relative: "
             + ", ".join(f"{k} {v:.2e}" for k, v in bad.items())
             + ". The file is kept for inspection; do not deploy it. Please report this with the run's config.json."
         )

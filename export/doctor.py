@@ -1,0 +1,656 @@
+"""``edgead doctor``: a static check that an ONNX graph will parse and build in TensorRT (or load in ORT/OpenVINO).
+
+Users of other anomaly-detection toolkits learn about unsupported ops, dynamic axes and float64 tensors from a
+``trtexec`` failure on the edge device. The doctor finds the same problems on the workstation, with no GPU: each op
+against the TensorRT ONNX parser's table for the targeted TensorRT version (``trt_onnx_operators.json``, read from
+onnx-tensorrt's ``docs/operators.md``), data types, dynamic dimensions other than the batch, initializer sizes against
+the 2 GB protobuf limit, and constant-folding opportunities. It needs only ``onnx`` (no torch).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, numpy_helper
+
+from edgead_runtime.errors import EdgeadError, ModelFileError
+
+from .onnx_files import PROTOBUF_LIMIT
+
+TARGETS = ("trt", "ort", "openvino")
+TRT_VERSIONS = ("8.5", "8.6", "10", "11")
+SEVERITIES = ("error", "warning", "info")
+TABLE_PATH = Path(__file__).with_name("trt_onnx_operators.json")
+# Ops whose first input is a shape, a type source or otherwise not the data the type column of the table describes.
+_TYPE_EXEMPT = {"Cast", "CastLike", "ConstantOfShape", "Shape", "Size", "QuantizeLinear", "DequantizeLinear"}
+_INTEGER = {TensorProto.INT64, TensorProto.INT32}
+# Constant: already folded. Q/DQ on weights: TensorRT's explicit quantization needs them in the graph.
+_NO_FOLD = {"Constant", "QuantizeLinear", "DequantizeLinear"}
+FOLD_FIX = "fold constants: polygraphy surgeon sanitize MODEL.onnx --fold-constants -o MODEL.folded.onnx"
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str  # error | warning | info
+    check: str
+    message: str
+    fix: str = ""
+    node: str = ""
+    op: str = ""
+
+    def line(self) -> str:
+        where = f"node '{self.node}' ({self.op}): " if self.node else (f"{self.op}: " if self.op else "")
+        fix = f"\n         fix: {self.fix}" if self.fix else ""
+        return f"{self.severity.upper():7s} [{self.check}] {where}{self.message}{fix}"
+
+
+@dataclass
+class Report:
+    path: str
+    target: str
+    trt_version: str | None
+    findings: list[Finding] = field(default_factory=list)
+
+    def add(self, severity: str, check: str, message: str, fix: str = "", node: str = "", op: str = "") -> None:
+        self.findings.append(Finding(severity, check, message, fix, node, op))
+
+    def count(self, severity: str) -> int:
+        return sum(f.severity == severity for f in self.findings)
+
+    @property
+    def ok(self) -> bool:
+        return self.count("error") == 0
+
+    @property
+    def label(self) -> str:
+        """'8.5', '8.6', '10.x', '11.x': the major versions stand for every minor release."""
+        return f"{self.trt_version}.x" if self.trt_version in ("10", "11") else str(self.trt_version)
+
+    def target_name(self) -> str:
+        return (
+            f"TensorRT {self.label}" if self.target == "trt" else {"ort": "ONNX Runtime"}.get(self.target, "OpenVINO")
+        )
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{self.count(s)} {s}{'s' if self.count(s) != 1 else ''}" for s in SEVERITIES)
+        verdict = "ready" if self.ok else "NOT ready"
+        return f"doctor: {Path(self.path).name} for {self.target_name()}: {counts}; {verdict}"
+
+    def text(self) -> str:
+        order = {s: i for i, s in enumerate(SEVERITIES)}
+        lines = [f.line() for f in sorted(self.findings, key=lambda f: order[f.severity])]
+        return "\n".join([*lines, self.summary()])
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "target": self.target,
+            "trt_version": self.trt_version,
+            "ok": self.ok,
+            "counts": {s: self.count(s) for s in SEVERITIES},
+            "summary": self.summary(),
+            "findings": [asdict(f) for f in self.findings],
+        }
+
+
+@cache
+def operator_table() -> dict:
+    """The TensorRT ONNX-parser table (``trt_onnx_operators.json``); see docs/doctor.md for its sources."""
+    return json.loads(TABLE_PATH.read_text())
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
+
+
+# ---------------------------------------------------------------- graph facts
+
+
+class Graph:
+    """What the checks need to know about a model: producers, constants, types and shapes after inference."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self.model = model
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        except Exception:  # noqa: BLE001 - a graph shape inference cannot handle still gets the other checks
+            inferred = model
+        self.inferred_ok = inferred is not model
+        g = inferred.graph
+        self.nodes = list(g.node)
+        self.initializers = {t.name: t for t in g.initializer}
+        self.inputs = [i for i in g.input if i.name not in self.initializers]
+        self.outputs = list(g.output)
+        self.value_info = {v.name: v for v in [*g.input, *g.value_info, *g.output]}
+        self.producer = {o: n for n in self.nodes for o in n.output if o}
+        self.constants = set(self.initializers) | {o for n in self.nodes if n.op_type == "Constant" for o in n.output}
+        batch = self.inputs[0].type.tensor_type.shape.dim[0] if self.inputs and self._rank(self.inputs[0]) else None
+        self.batch_symbols = {batch.dim_param} if batch is not None and batch.dim_param else set()
+
+    @staticmethod
+    def _rank(vi: onnx.ValueInfoProto) -> int:
+        return len(vi.type.tensor_type.shape.dim) if vi.type.tensor_type.HasField("shape") else 0
+
+    def dtype(self, name: str) -> int | None:
+        if name in self.initializers:
+            return self.initializers[name].data_type
+        vi = self.value_info.get(name)
+        return vi.type.tensor_type.elem_type if vi is not None and vi.type.HasField("tensor_type") else None
+
+    def constant_value(self, name: str) -> np.ndarray | None:
+        """The value of an initializer or Constant output held in the file (not external data), else None."""
+        if name in self.initializers:
+            t = self.initializers[name]
+            if t.data_location == TensorProto.EXTERNAL:
+                return None
+            return numpy_helper.to_array(t)
+        node = self.producer.get(name)
+        if node is not None and node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value":
+                    return numpy_helper.to_array(a.t)
+                if a.name in ("value_int", "value_ints"):
+                    return np.array(onnx.helper.get_attribute_value(a))
+        return None
+
+    def dynamic_dims(self, vi: onnx.ValueInfoProto) -> list[str]:
+        """Dims of ``vi`` that are neither fixed nor a function of the batch symbol ('?' when unknown)."""
+        if not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
+            return []
+        found = []
+        for d in vi.type.tensor_type.shape.dim:
+            if d.HasField("dim_value"):
+                continue
+            symbols = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", d.dim_param))
+            if not d.dim_param or not symbols or not symbols <= self.batch_symbols:
+                found.append(d.dim_param or "?")
+        return found
+
+
+def _attr(node: onnx.NodeProto, name: str) -> object:
+    for a in node.attribute:
+        if a.name == name:
+            value = onnx.helper.get_attribute_value(a)
+            return value.decode() if isinstance(value, bytes) else value
+    return None
+
+
+def _label(node: onnx.NodeProto) -> str:
+    return node.name or f"<unnamed {node.op_type} -> {node.output[0] if node.output else '?'}>"
+
+
+# ---------------------------------------------------------------- checks
+
+
+def check_opset(graph: Graph, report: Report, spec: dict) -> None:
+    opset = next((o.version for o in graph.model.opset_import if o.domain in ("", "ai.onnx")), None)
+    low, high = spec["opset"]
+    if opset is not None and not low <= opset <= high:
+        report.add(
+            "error",
+            "opset",
+            f"the graph uses ONNX opset {opset}; TensorRT {report.label}'s parser takes opsets "
+            + (f"up to {high}" if low <= 1 else f"{low} to {high}"),
+            f"export with opset {high} for this TensorRT (opset 18 moved Reduce* axes from attribute to input, which "
+            "older parsers do not read)",
+        )
+
+
+def check_ops(graph: Graph, report: Report, spec: dict) -> None:
+    """Each node against the table: supported at all, since which version, constant inputs, attributes, types."""
+    supported, unsupported = set(spec["supported"]), set(spec["unsupported"])
+    floor = _version(spec["floor"])
+    int_ops = set(spec["integer_ops"])
+    int_word = "INT64" if spec["int64"] == "native" else "INT32 (INT64 is cast down)"
+    version = report.label
+    for node in graph.nodes:
+        name, op = _label(node), node.op_type
+        if node.domain not in ("", "ai.onnx"):
+            report.add(
+                "error",
+                "op-support",
+                f"custom-domain op '{node.domain}::{op}' has no built-in TensorRT importer",
+                "replace it with standard ONNX ops, or register a TensorRT plugin of that name on the build machine",
+                name,
+                op,
+            )
+            continue
+        if op not in supported:
+            why = "marked unsupported" if op in unsupported else "not listed"
+            newer = [v for v in TRT_VERSIONS if op in operator_table()["versions"][v]["supported"]]
+            report.add(
+                "error",
+                "op-support",
+                f"{op} is {why} in TensorRT {version}'s ONNX operator table",
+                "rewrite this part of the model with supported ops"
+                + (f" (TensorRT {', '.join(newer)} parse {op})" if newer else f"; no TensorRT in the table has {op}"),
+                name,
+                op,
+            )
+            continue
+        since = spec.get("since", {}).get(op)
+        if since and _version(since) > floor:
+            report.add(
+                "error",
+                "op-support",
+                f"{op} is supported from TensorRT {since} on, not in every TensorRT {version}",
+                f"build with TensorRT >= {since} (JetPack 6.1/6.2 ships 10.3) or rewrite the op",
+                name,
+                op,
+            )
+        _check_const_inputs(graph, report, spec, node, floor)
+        for rule in spec["attr_rules"]:
+            if rule["op"] != op:
+                continue
+            value = _attr(node, rule["attr"])
+            if value is not None and value not in rule["allowed"]:
+                report.add(
+                    "error",
+                    "op-attribute",
+                    f"{rule['attr']}={value!r} is not supported by TensorRT {version} (allowed: {rule['allowed']})",
+                    f"export the op with {rule['attr']} in {rule['allowed']}"
+                    + (" (torch: interpolate(..., antialias=False))" if rule["attr"] == "antialias" else ""),
+                    name,
+                    op,
+                )
+        if op in ("AveragePool", "MaxPool"):
+            kernel = _attr(node, "kernel_shape") or []
+            if len(kernel) not in (2, 3):
+                report.add(
+                    "error", "op-attribute", f"{len(kernel)}-D pooling; TensorRT pools 2-D or 3-D only",
+                    "reshape to 4-D (N, C, 1, L) and pool 2-D", name, op,
+                )  # fmt: skip
+            if op == "MaxPool" and len(node.output) > 1 and node.output[1]:
+                report.add(
+                    "error", "op-attribute", "the Indices output of MaxPool is unsupported",
+                    "drop return_indices / the second output", name, op,
+                )  # fmt: skip
+        if op == "TopK":
+            _check_topk(graph, report, spec, node)
+        if op in ("QuantizeLinear", "DequantizeLinear"):
+            _check_qdq(graph, report, node)
+        if op == "Cast" and _attr(node, "to") == TensorProto.DOUBLE:
+            report.add(
+                "error",
+                "dtype",
+                "Cast to DOUBLE: TensorRT silently computes it as FLOAT, so the graph's numbers change",
+                "cast to FLOAT (torch: .float(), never .double())",
+                name,
+                op,
+            )
+        if node.input and op not in _TYPE_EXEMPT and graph.dtype(node.input[0]) in _INTEGER and op not in int_ops:
+            report.add(
+                "error",
+                "dtype",
+                f"{op} gets integer input '{node.input[0]}'; TensorRT {version} runs {op} on float types only"
+                f" (its {int_word} ops: Add, Gather, Reshape, ...)",
+                "cast the input to FLOAT before this op",
+                name,
+                op,
+            )
+
+
+def _check_const_inputs(graph: Graph, report: Report, spec: dict, node: onnx.NodeProto, floor: tuple) -> None:
+    rules = spec["const_inputs"].get(node.op_type, {})
+    until = spec.get("const_until", {}).get(node.op_type)
+    if not rules or (until and floor >= _version(until)):
+        return
+    for index, what in rules.items():
+        i = int(index)
+        if i >= len(node.input) or not node.input[i] or node.input[i] in graph.constants:
+            continue
+        tensor = node.input[i]
+        later = f"; tensor {what} are parsed from TensorRT {until} on" if until else ""
+        report.add(
+            "error",
+            "const-input",
+            f"input '{what}' ('{tensor}') must be an initializer in TensorRT {report.label}, "
+            f"but it is computed by the graph{later}",
+            FOLD_FIX if _foldable_tensor(graph, tensor) else f"make '{what}' a constant in the exporting code",
+            _label(node),
+            node.op_type,
+        )
+
+
+def _check_topk(graph: Graph, report: Report, spec: dict, node: onnx.NodeProto) -> None:
+    k_max, name = spec["topk"]["k_max"], _label(node)
+    k_name = node.input[1] if len(node.input) > 1 else ""
+    k = graph.constant_value(k_name) if k_name else None
+    if k_name and k is None:
+        severity = "error" if spec["topk"]["k_constant"] else "warning"
+        report.add(
+            severity,
+            "topk",
+            f"K ('{k_name}') is computed at run time; TensorRT {report.label} needs it constant"
+            if severity == "error"
+            else f"K ('{k_name}') is computed at run time, so K <= {k_max} cannot be checked",
+            FOLD_FIX if _foldable_tensor(graph, k_name) else "make K a constant (an initializer) in the exporting code",
+            name,
+            "TopK",
+        )
+    elif k is not None and int(np.max(k)) > k_max:
+        report.add(
+            "error",
+            "topk",
+            f"K = {int(np.max(k))} exceeds TensorRT's TopK limit of {k_max}",
+            f"take the top {k_max} or fewer, or reduce in chunks (TopK per chunk, then TopK of the chunk results)",
+            name,
+            "TopK",
+        )
+
+
+def _check_qdq(graph: Graph, report: Report, node: onnx.NodeProto) -> None:
+    if len(node.input) < 3 or not node.input[2]:
+        return
+    zp_name, name = node.input[2], _label(node)
+    if graph.dtype(zp_name) == TensorProto.UINT8:
+        report.add(
+            "error",
+            "qdq",
+            f"zero point '{zp_name}' is UINT8 (asymmetric); TensorRT quantizes to INT8 with zero point 0",
+            "quantize with QuantType.QInt8 for activations and weights, symmetric (ActivationSymmetric=True)",
+            name,
+            node.op_type,
+        )
+        return
+    zp = graph.constant_value(zp_name)
+    if zp is not None and np.any(zp != 0):
+        report.add(
+            "error",
+            "qdq",
+            f"zero point '{zp_name}' is non-zero; TensorRT supports symmetric quantization only",
+            "quantize symmetrically (zero point 0)",
+            name,
+            node.op_type,
+        )
+
+
+def check_dtypes(graph: Graph, report: Report, spec: dict | None) -> None:
+    """float64 anywhere; on TensorRT: UINT8 only at the graph's edges, INT64 I/O and range on 8.x."""
+    io = {v.name for v in graph.inputs} | {v.name for v in graph.outputs}
+    double_severity = "error" if report.target == "trt" else "warning"
+    seen: set[str] = set()
+    tensors = [(name, graph.dtype(name)) for name in [*graph.initializers, *graph.value_info]]
+    for name, dtype in tensors:
+        if name in seen:
+            continue
+        seen.add(name)
+        node = graph.producer.get(name)
+        where = (_label(node), node.op_type) if node is not None else ("", "")
+        if dtype == TensorProto.DOUBLE:
+            kind = "initializer" if name in graph.initializers else ("graph input/output" if name in io else "tensor")
+            report.add(
+                double_severity,
+                "dtype",
+                f"{kind} '{name}' is float64"
+                + (": TensorRT casts it to float32, clamping to +-FLT_MAX" if report.target == "trt" else ""),
+                "keep everything float32: torch .float(), numpy .astype(np.float32) before it becomes a constant",
+                *where,
+            )
+        if spec is None:
+            continue
+        if dtype == TensorProto.UINT8 and name not in io and spec["uint8"] == "io_only":
+            if node is not None and node.op_type == "QuantizeLinear":
+                continue  # reported by the qdq check with its own fix
+            if name in graph.initializers and any(n.op_type in ("QuantizeLinear", "DequantizeLinear")
+                                                  and name in n.input[2:] for n in graph.nodes):  # fmt: skip
+                continue
+            report.add(
+                "error",
+                "dtype",
+                f"UINT8 tensor '{name}' inside the graph; TensorRT takes UINT8 only as a network input or output",
+                "cast to FLOAT (or INT8 through Q/DQ) right after the input",
+                *where,
+            )
+        if spec["int64"] == "cast_to_int32" and dtype == TensorProto.INT64:
+            if name in io:
+                report.add(
+                    "warning",
+                    "dtype",
+                    f"graph input/output '{name}' is INT64; TensorRT {report.label} makes it an INT32 engine "
+                    "binding, so callers must pass int32",
+                    "make the graph's inputs and outputs uint8/float32/int32",
+                    *where,
+                )
+            value = graph.constant_value(name) if name in graph.initializers else None
+            if value is not None and value.size and (value.max() > 2**31 - 1 or value.min() < -(2**31)):
+                report.add(
+                    "warning",
+                    "dtype",
+                    f"INT64 initializer '{name}' holds values outside the INT32 range; TensorRT "
+                    f"{report.label} clamps them when casting to INT32",
+                    "use values within +-2**31 (Slice ends: use the dimension, not INT64_MAX)",
+                    *where,
+                )
+
+
+def check_dynamic_dims(graph: Graph, report: Report) -> None:
+    """Only the first input's first dimension (the batch) may be dynamic; every other dim must be fixed."""
+    strict = report.target == "trt"
+    for vi in graph.inputs:
+        dims = graph.dynamic_dims(vi)
+        if dims:
+            report.add(
+                "error" if strict else "warning",
+                "dynamic-dims",
+                f"graph input '{vi.name}' has dynamic dimension(s) {dims} besides the batch; edgead's engines have "
+                "an optimization profile for the batch only",
+                "export with a fixed image size (only the batch dimension dynamic)",
+            )
+    if not graph.inferred_ok:
+        report.add("warning", "dynamic-dims", "ONNX shape inference failed on this graph; intermediate dims unchecked")
+        return
+    inputs = {v.name for v in graph.inputs}
+    input_dims = {d for v in graph.inputs for d in graph.dynamic_dims(v)}  # already reported above
+    flagged = []
+    for name, vi in graph.value_info.items():
+        if name in inputs:
+            continue
+        dims = [d for d in graph.dynamic_dims(vi) if d not in input_dims]
+        if dims:
+            flagged.append((name, dims))
+    for name, dims in flagged[:10]:
+        node = graph.producer.get(name)
+        report.add(
+            "warning" if strict else "info",
+            "dynamic-dims",
+            f"tensor '{name}' has dimension(s) {dims} that symbolic shape inference cannot tie to the batch "
+            "(data-dependent shape or a shape computation ONNX cannot follow)",
+            "fix the sizes in the exporting code (static shapes, no NonZero/Unique-like ops), then fold constants",
+            _label(node) if node is not None else "",
+            node.op_type if node is not None else "",
+        )
+    if len(flagged) > 10:
+        report.add("warning" if strict else "info", "dynamic-dims", f"{len(flagged) - 10} more tensors like these")
+
+
+def check_sizes(graph: Graph, report: Report, limit: int) -> None:
+    """Initializer bytes, external data and the 2 GB protobuf limit; the largest initializers as info."""
+    sizes = {}
+    external = 0
+    for name, t in graph.initializers.items():
+        if t.data_location == TensorProto.EXTERNAL:
+            external += 1
+            info = {e.key: e.value for e in t.external_data}
+            if "length" in info:
+                sizes[name] = int(info["length"])
+            else:
+                count = int(np.prod(t.dims)) if t.dims else 1
+                sizes[name] = count * np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+        else:
+            sizes[name] = len(t.raw_data) if t.HasField("raw_data") else numpy_helper.to_array(t).nbytes
+    total = sum(sizes.values())
+    inline = total - sum(sizes[n] for n, t in graph.initializers.items() if t.data_location == TensorProto.EXTERNAL)
+    if inline > limit:
+        report.add(
+            "error",
+            "size",
+            f"{_mb(inline)} of initializers inside the protobuf exceeds the {_mb(limit)} limit",
+            "save with external data: onnx.save(model, PATH, save_as_external_data=True, all_tensors_to_one_file=True)",
+        )
+    top = sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+    largest = ", ".join(f"'{n}' {_mb(s)}" for n, s in top) or "none"
+    where = f"; {external} in external data beside the file" if external else ""
+    report.add("info", "size", f"{len(sizes)} initializers, {_mb(total)} in all{where}; largest: {largest}")
+
+
+def _mb(size: int) -> str:
+    if size >= 1e9:
+        return f"{size / 1e9:.2f} GB"
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB" if size >= 1e3 else f"{size} B"
+
+
+def _foldable_nodes(graph: Graph) -> list[onnx.NodeProto]:
+    """Nodes whose every input is constant (initializer, Constant, or a folded result; Shape of a static tensor)."""
+    known = set(graph.constants)
+    folded = []
+    for node in graph.nodes:  # ONNX nodes are topologically sorted
+        if (
+            node.op_type in _NO_FOLD
+            or node.op_type.startswith("Random")
+            or any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
+        ):
+            continue
+        inputs = [i for i in node.input if i]
+        static_shape = node.op_type in ("Shape", "Size") and inputs and _static(graph, node)
+        if static_shape or (inputs and all(i in known for i in inputs)):
+            folded.append(node)
+            known.update(o for o in node.output if o)
+    return folded
+
+
+def _static(graph: Graph, node: onnx.NodeProto) -> bool:
+    """Whether the dims a Shape (its start:end slice) or Size node reads are all fixed."""
+    name = node.input[0]
+    vi = graph.value_info.get(name)
+    if vi is None or not vi.type.tensor_type.HasField("shape"):
+        return name in graph.initializers
+    dims = list(vi.type.tensor_type.shape.dim)
+    if node.op_type == "Shape":
+        start, end = _attr(node, "start"), _attr(node, "end")
+        dims = dims[slice(start if start is not None else 0, end)]
+    return all(d.HasField("dim_value") for d in dims)
+
+
+def _foldable_tensor(graph: Graph, name: str) -> bool:
+    return any(name in n.output for n in _foldable_nodes(graph))
+
+
+def check_folding(graph: Graph, report: Report, method: str = "auto") -> None:
+    """Constant-folding opportunities: static constant propagation, plus what onnx-graphsurgeon folds when installed.
+
+    The two can differ: graphsurgeon evaluates the folded values with ONNX Runtime, but does not fold every pattern
+    (e.g. Shape with start/end of a partly dynamic tensor); the static count never evaluates anything.
+    """
+    nodes = _foldable_nodes(graph)
+    gs_count = None
+    if method in ("auto", "graphsurgeon"):
+        gs_count = _graphsurgeon_fold_count(graph.model, required=method == "graphsurgeon")
+    if not nodes and not gs_count:
+        return
+    examples = ", ".join(f"'{_label(n)}' ({n.op_type})" for n in nodes[:5])
+    gs_text = f"; onnx-graphsurgeon fold_constants removes {gs_count}" if gs_count is not None else ""
+    report.add(
+        "info",
+        "constant-folding",
+        f"{len(nodes)} node(s) compute only constants (static propagation){gs_text}"
+        + (f"; e.g. {examples}" if examples else ""),
+        FOLD_FIX,
+    )
+
+
+def _graphsurgeon_fold_count(model: onnx.ModelProto, required: bool) -> int | None:
+    """Nodes that onnx-graphsurgeon removes by folding; None when it is not installed or data is external."""
+    try:
+        import onnx_graphsurgeon as gs
+    except ImportError:
+        if required:
+            raise EdgeadError("onnx-graphsurgeon is not installed: pip install onnx-graphsurgeon") from None
+        return None
+    if any(t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer):
+        return None
+    import logging
+
+    logging.getLogger("onnx_graphsurgeon").setLevel(logging.ERROR)
+    gs.logger.G_LOGGER.severity = gs.logger.G_LOGGER.ERROR
+    graph = gs.import_onnx(model)
+    before = len(graph.nodes)
+    graph.fold_constants().cleanup()
+    return before - len(graph.nodes)
+
+
+def check_runtime_load(path: Path | None, report: Report) -> None:
+    """ORT/OpenVINO: does the installed runtime load the graph on CPU? (static: no inference is run)."""
+    if path is None:
+        return
+    try:
+        if report.target == "ort":
+            import onnxruntime as ort
+
+            ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            what = f"onnxruntime {ort.__version__} loads the graph (CPU InferenceSession)"
+        else:
+            import openvino as ov
+
+            ov.Core().read_model(str(path))
+            what = f"openvino {ov.__version__.split('-')[0]} reads and converts the graph (Core.read_model)"
+    except ImportError as exc:
+        report.add("info", "runtime-load", f"{exc.name} is not installed here; loading was not tried")
+        return
+    except Exception as exc:  # noqa: BLE001 - the runtime's own message is the finding
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        report.add("error", "runtime-load", f"the installed runtime rejects the graph: {first}",
+                   "see the message; check opset and op support of the runtime version you deploy")  # fmt: skip
+        return
+    report.add("info", "runtime-load", what)
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def diagnose(
+    model: str | Path | onnx.ModelProto,
+    target: str = "trt",
+    trt_version: str = "10",
+    protobuf_limit: int = PROTOBUF_LIMIT,
+    fold: str = "auto",
+) -> Report:
+    """All checks for ``target`` on ``model`` (a path or a ModelProto); nothing is executed on a GPU."""
+    if target not in TARGETS:
+        raise EdgeadError(f"unknown doctor target '{target}'; choose one of {', '.join(TARGETS)}")
+    if target == "trt" and trt_version not in TRT_VERSIONS:
+        raise EdgeadError(f"unknown TensorRT version '{trt_version}'; choose one of {', '.join(TRT_VERSIONS)}")
+    path = None
+    if isinstance(model, onnx.ModelProto):
+        proto = model
+    else:
+        path = Path(model)
+        if not path.is_file():
+            raise ModelFileError(f"model file '{path}' does not exist")
+        try:
+            proto = onnx.load(str(path), load_external_data=False)
+        except Exception as exc:  # noqa: BLE001 - protobuf raises several types for a bad file
+            raise ModelFileError(f"'{path}' is not a readable ONNX model ({exc}); re-export it") from exc
+    report = Report(str(path or "<model>"), target, trt_version if target == "trt" else None)
+    graph = Graph(proto)
+    spec = operator_table()["versions"][trt_version] if target == "trt" else None
+    if spec is not None:
+        if spec["status"] == "derived":
+            base = spec["source"]["derived_from"]
+            report.add("info", "table", f"the {report.target_name()} operator table is derived from TensorRT {base}'s "
+                       f"and release notes ('source' in {TABLE_PATH.name})")  # fmt: skip
+        check_opset(graph, report, spec)
+        check_ops(graph, report, spec)
+    else:
+        check_runtime_load(path, report)
+    check_dtypes(graph, report, spec)
+    check_dynamic_dims(graph, report)
+    check_sizes(graph, report, protobuf_limit)
+    check_folding(graph, report, fold)
+    return report
