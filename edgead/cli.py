@@ -27,7 +27,7 @@ workflow:
   edgead demo          # all of it on solar-cell images that install from PyPI
 """
 # The registry's names, spelt out so that `edgead --help` needs no torch; a test keeps them equal.
-MODEL_CHOICES = ("patchcore", "dfm")
+MODEL_CHOICES = ("patchcore", "dfm", "stfpm", "reverse_distillation", "stad")
 TRAIN_EXAMPLES = """\
 examples:
   edgead train --model patchcore --data ../shared/data/mvtec_ad/bottle --out runs/bottle-pc
@@ -57,6 +57,7 @@ def build_parser(model_options: bool = True) -> argparse.ArgumentParser:
     _add_export(commands)
     _add_evaluate(commands)
     _add_bench(commands)
+    _add_doctor(commands)
     _add_demo(commands)
     return parser
 
@@ -97,16 +98,36 @@ def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> Non
         help="fraction of good images held out to calibrate (default: %(default)s)",
     )
     p.add_argument("--skip-corrupt", action="store_true", help="skip unreadable images with a warning")
+    schedule = p.add_argument_group(
+        "training schedule (stfpm, reverse_distillation, stad)",
+        "Epochs on shuffled good images; after each, the loss on the held-out images decides early stopping\n"
+        "and which epoch's weights are kept (RUN_DIR/checkpoint.safetensors, rewritten atomically).",
+    )
+    schedule.add_argument("--epochs", type=int, help="maximum epochs (default: the model's)")
+    schedule.add_argument("--lr", type=float, help="learning rate (default: the model's)")
+    schedule.add_argument(
+        "--patience",
+        type=int,
+        default=5,
+        help="stop after this many epochs without a better held-out loss (default: %(default)s)",
+    )
+    schedule.add_argument(
+        "--fast", action="store_true", help="the model's short schedule: minutes on a CPU, for CI and quick checks"
+    )
     p.set_defaults(func=_train)
     if not model_options:
         return
     from edgead.train.models import MODELS, model_names
 
     model_names()
+    added: set[str] = set()
     for name in MODEL_CHOICES:
         group = p.add_argument_group(f"{name} options")
         for f in dataclasses.fields(MODELS[name].Options):
             flag = "--" + f.name.replace("_", "-")
+            if flag in added:  # an option two models share (same name) is one flag, listed under the first
+                continue
+            added.add(flag)
             kind = _option_type(f.type)
             group.add_argument(
                 flag,
@@ -155,6 +176,10 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         holdout_fraction=args.holdout,
         skip_corrupt=args.skip_corrupt,
+        epochs=args.epochs,
+        lr=args.lr,
+        patience=args.patience,
+        fast=args.fast,
         options=options,
     )
     start = time.perf_counter()
@@ -176,7 +201,9 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         "preprocessing, the model, map upsampling and blur, the score and its normalization. Export runs the "
         "graph in ONNX Runtime on real frames and fails if it disagrees with torch.",
     )
-    p.add_argument("run", type=Path, help="run directory written by `edgead train`")
+    p.add_argument(
+        "run", type=Path, help="run directory written by `edgead train`, or an exported .onnx (openvino, trt)"
+    )
     p.add_argument("--format", required=True, choices=sorted(FORMATS), help="output format")
     p.add_argument("--precision", default="fp32", help="numeric precision; see each format's choices")
     p.add_argument("-o", "--output", type=Path, help="output file (default: RUN/<model><suffix>)")
@@ -186,13 +213,70 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         choices=("full", "backbone"),
         help="'backbone': preprocessing + backbone only, to compare latency with the full graph",
     )
+    p.add_argument(
+        "--skip-doctor",
+        action="store_true",
+        help="do not run `edgead doctor` (TensorRT 10/11 readiness) on the written ONNX graphs",
+    )
+    p.add_argument(
+        "--calibration-images",
+        type=int,
+        metavar="N",
+        help="--format onnx --precision int8: calibrate on N of the run's good training images (default: 64); "
+        "fp16/int8 also write the fp32 graph beside the output as <name>.fp32.onnx",
+    )
+    _add_trt_options(p)
     p.set_defaults(func=_export)
 
 
-def _export(args: argparse.Namespace) -> int:
-    from edgead.export.formats import export
+TRT_EXAMPLES = """\
+TensorRT on a Jetson: export the .onnx on the workstation, copy it, build the engine on the device.
+The engine build needs TensorRT + cuda-python there, not torch:
+  edgead export runs/bottle-pc --format onnx -o bottle-pc.onnx                  # workstation
+  scp bottle-pc.onnx jetson:                                                    # copy
+  edgead export bottle-pc.onnx --format trt --precision fp16 -o bottle-pc.engine  # on the Jetson
+  edgead-runtime bench bottle-pc.engine
+  edgead export bottle-pc.onnx --format trt --precision int8 --calibration-data good_images/
+"""
 
-    export(args.run, args.format, args.precision, args.output, args.part)
+
+def _add_trt_options(p: argparse.ArgumentParser) -> None:
+    p.epilog = TRT_EXAMPLES
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    g = p.add_argument_group(
+        "TensorRT engine (--format trt)",
+        "built with the TensorRT Python API of the machine that runs it (8.5, 8.6, 10.x, 11.x); "
+        "--precision fp32|fp16|int8",
+    )
+    g.add_argument(
+        "--precision-mode",
+        choices=("graph", "builder"),
+        help="graph (default): fp16 from the fp16-typed ONNX graph, int8 from the Q/DQ graph (the only way on "
+        "TensorRT 11); builder: FP16/INT8 builder flags + entropy calibrator (TensorRT 8.x/10.x)",
+    )
+    g.add_argument("--min-batch", type=int, metavar="N", help="smallest batch the engine takes (default 1)")
+    g.add_argument("--opt-batch", type=int, metavar="N", help="batch the kernels are tuned for (default 1)")
+    g.add_argument("--max-batch", type=int, metavar="N", help="largest batch the engine takes (default 8)")
+    g.add_argument("--workspace-gb", type=float, metavar="GB", help="builder workspace limit (default: TensorRT's)")
+    g.add_argument(
+        "--timing-cache", type=Path, metavar="FILE", help="reuse and update this kernel timing cache between builds"
+    )
+    g.add_argument(
+        "--dla-core", type=int, metavar="N", help="run on Jetson DLA core N (fp16/int8, static batch), GPU fallback"
+    )
+    g.add_argument(
+        "--calibration-data",
+        type=Path,
+        metavar="DIR",
+        help="good images for int8 scales (default with a run directory: its training images)",
+    )
+
+
+def _export(args: argparse.Namespace) -> int:
+    from edgead.export.formats import FORMATS, export
+
+    options = {name: getattr(args, name, None) for spec in FORMATS.values() for name in spec.options}
+    export(args.run, args.format, args.precision, args.output, args.part, not args.skip_doctor, **options)
     return 0
 
 
@@ -251,6 +335,51 @@ def _bench(args: argparse.Namespace) -> int:
 
     bench_against_torch(args.run, args.models, args.batch, args.warmup, args.iters, args.json)
     return 0
+
+
+# ---------------------------------------------------------------- doctor
+
+DOCTOR_EXAMPLES = """\
+examples:
+  edgead doctor bottle-pc.onnx                          # TensorRT 10.x (JetPack 6.1/6.2, x86)
+  edgead doctor bottle-pc.onnx --trt-version 8.5        # JetPack 5.x
+  edgead doctor bottle-pc.onnx --target openvino --json  # machine-readable findings
+exit status: 0 when no finding is an error, 1 otherwise. Needs only onnx (no torch, no GPU).
+"""
+
+
+def _add_doctor(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "doctor",
+        help="check statically (no GPU) that an ONNX graph will build in TensorRT / load in ORT or OpenVINO",
+        description="Check an ONNX graph against the TensorRT ONNX parser's operator table for a TensorRT version "
+        "(op support and constraints, data types, dynamic dims besides the batch, the 2 GB protobuf limit, "
+        "constant folding). Each finding names the node and a fix.",
+        epilog=DOCTOR_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", type=Path, help="ONNX file to check")
+    p.add_argument(
+        "--target", default="trt", choices=("trt", "openvino", "ort"), help="deployment target (default: %(default)s)"
+    )
+    p.add_argument(
+        "--trt-version",
+        default="10",
+        choices=("8.5", "8.6", "10", "11"),
+        help="TensorRT version for --target trt: 8.5 JetPack 5, 8.6 JetPack 6.0, 10 = every 10.x, 11 (default: 10)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
+    p.set_defaults(func=_doctor)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from edgead.export.doctor import diagnose
+
+    report = diagnose(args.model, args.target, args.trt_version)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.text())
+    return 0 if report.ok else 1
 
 
 # ---------------------------------------------------------------- demo

@@ -21,7 +21,13 @@ DEFAULT_DATA = REPO.parent / "shared" / "data"
 SMALL_TRAIN = 40
 SMALL_TEST = {"good": 8, "broken_large": 8}
 SMALL_IMAGE_SIZE = 128
-SMALL_OPTIONS = {"patchcore": ["--coreset-ratio", "0.1"], "dfm": []}
+SMALL_OPTIONS = {
+    "patchcore": ["--coreset-ratio", "0.1"],
+    "dfm": [],
+    "stad": ["--fast"],
+    "stfpm": ["--fast"],
+    "reverse_distillation": ["--fast"],
+}
 
 
 @pytest.fixture(scope="session")

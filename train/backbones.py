@@ -64,7 +64,7 @@ class FeatureExtractor(nn.Module):
         super().__init__()
         self.name = name
         self.layers = tuple(int(i) for i in layers)
-        self.model = _create(name, self.layers)
+        self.model = create_features(name, self.layers)
         cfg = self.model.pretrained_cfg
         self.mean = tuple(float(v) for v in cfg.get("mean", (0.485, 0.456, 0.406)))
         self.std = tuple(float(v) for v in cfg.get("std", (0.229, 0.224, 0.225)))
@@ -80,7 +80,13 @@ class FeatureExtractor(nn.Module):
         return self.model(x)
 
 
-def _create(name: str, layers: tuple[int, ...]) -> nn.Module:
+def create_features(name: str, layers: Sequence[int]) -> nn.Module:
+    """timm ``name`` with random weights, as a ``features_only`` model cut after the last of ``layers``.
+
+    The one factory for backbone-shaped networks: the frozen pretrained extractor above, and the
+    trainable students of the distillation models (same architecture, random init).
+    """
+    layers = tuple(int(i) for i in layers)
     if name not in timm.list_models():
         close = timm.list_models(f"*{name.split('_')[0]}*")[:8]
         raise EdgeadError(f"unknown backbone '{name}'; close timm names: {', '.join(close) or 'none'}")

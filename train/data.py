@@ -3,7 +3,8 @@
 Two layouts are accepted (see DESIGN.md, "Contracts"): the MVTec AD layout
 (``train/good``, ``test/<type>/``, ``ground_truth/<type>/<stem>_mask.png``) and a plain folder of
 good images. Pixels go through the runtime's ``load_frame``, so training sees exactly what the
-exported graph will see.
+exported graph will see. The test split and its masks come from ``edgead_runtime.datasets``, which
+``edgead-runtime bench --accuracy`` uses too.
 """
 
 from __future__ import annotations
@@ -17,21 +18,11 @@ from typing import Literal
 import numpy as np
 from tqdm import tqdm
 
+from edgead_runtime.datasets import GOOD, Sample, find_test_split, load_mask
 from edgead_runtime.errors import EdgeadError, ImageReadError
-from edgead_runtime.preprocess import IMAGE_SUFFIXES, list_images, load_frame, prepare_frame, read_image
+from edgead_runtime.preprocess import IMAGE_SUFFIXES, list_images, load_frame
 
-GOOD = "good"
 MIN_HOLDOUT = 2  # mean + 3 std needs a standard deviation, so at least two held-out images
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One test image with its ground truth; ``mask_path`` is None for good images."""
-
-    path: Path
-    label: int  # 0 good, 1 anomalous
-    defect_type: str  # "good" for good images
-    mask_path: Path | None
 
 
 @dataclass(frozen=True)
@@ -57,7 +48,7 @@ def find_dataset(root: str | Path) -> Dataset:
                 f"'{train_dir}' holds no images (looked for {', '.join(IMAGE_SUFFIXES)}); "
                 "put the good training images there"
             )
-        return Dataset(root, train, _find_test(root), "mvtec")
+        return Dataset(root, train, find_test_split(root), "mvtec")
     train = list_images(root)
     if train:
         return Dataset(root, train, [], "folder")
@@ -66,23 +57,6 @@ def find_dataset(root: str | Path) -> Dataset:
         f"'ground_truth/<type>/<stem>_mask.png') and for image files ({', '.join(IMAGE_SUFFIXES)}) "
         "directly in the folder; point --data at one of these"
     )
-
-
-def _find_test(root: Path) -> list[Sample]:
-    """Test samples of an MVTec-layout folder; a defect image without a mask file gets mask_path None."""
-    test_dir = root / "test"
-    if not test_dir.is_dir():
-        return []
-    samples = []
-    for type_dir in sorted(p for p in test_dir.iterdir() if p.is_dir()):
-        defect_type = type_dir.name
-        for path in list_images(type_dir):
-            if defect_type == GOOD:
-                samples.append(Sample(path, 0, GOOD, None))
-                continue
-            mask = root / "ground_truth" / defect_type / f"{path.stem}_mask.png"
-            samples.append(Sample(path, 1, defect_type, mask if mask.is_file() else None))
-    return samples
 
 
 def split_holdout(paths: Sequence[Path], fraction: float = 0.1, seed: int = 0) -> tuple[list[Path], list[Path]]:
@@ -132,20 +106,6 @@ def load_frames(
     if not kept:
         raise EdgeadError(f"none of the {len(paths)} images could be read (first: '{paths[0]}'); see the warnings")
     return frames[: len(kept)], kept
-
-
-def load_mask(path: Path | None, size: tuple[int, int]) -> np.ndarray:
-    """A ground-truth mask as bool [H, W] at the model size; None (a good image) gives all False.
-
-    Any non-zero pixel is a defect (masks come as 0/255 or 0/1). The mask goes through the same
-    resize as the image, then takes the majority of each output pixel: a nearest-neighbour resize
-    would sample other source pixels than the image resize and shift thin defects by a pixel.
-    """
-    if path is None:
-        return np.zeros(size, dtype=bool)
-    mask = read_image(path)
-    binary = np.where(mask.reshape(*mask.shape[:2], -1).max(axis=2) > 0, 255, 0).astype(np.uint8)
-    return prepare_frame(binary, size)[..., 0] > 127
 
 
 def load_masks(samples: Sequence[Sample], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -14,13 +14,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from edgead_runtime.errors import EdgeadError
 from edgead_runtime.metadata import OUTPUT_NAMES
 
 from .calibration import Calibration, calibrate
 from .data import Dataset, find_dataset, load_frames, load_masks, split_holdout
+from .distill import Schedule, fit_by_gradient, is_gradient_model
 from .graph import DetectorGraph
 from .metrics import evaluate, format_metrics_table
-from .run import METRICS, TrainConfig, build_graph, save_run, write_json
+from .models import get_model_class
+from .run import METRICS, TRAINING, TrainConfig, build_graph, save_run, write_json
 
 PARITY_FRAME_COUNT = 8
 
@@ -48,6 +51,8 @@ def run_graph(
 
 def train(config: TrainConfig) -> Path:
     """Train, calibrate, evaluate and save a run; return the run directory."""
+    if not is_gradient_model(get_model_class(config.model)):
+        _reject_schedule_flags(config)
     torch.manual_seed(config.seed)
     run_dir = Path(config.out)
     dataset = find_dataset(config.data)
@@ -59,22 +64,45 @@ def train(config: TrainConfig) -> Path:
     )
 
     fit_frames, _ = load_frames(fit_paths, config.size, config.skip_corrupt, desc="fit images")
+    holdout_frames, _ = load_frames(holdout_paths, config.size, config.skip_corrupt, desc="holdout images")
     start = time.perf_counter()
-    graph.model.fit(graph.input(batch) for batch in batches(fit_frames, config.batch_size, "fitting"))
+    history = None
+    if is_gradient_model(graph.model):
+        history = fit_by_gradient(
+            graph.model, graph.input, fit_frames, holdout_frames, _schedule(config, graph.model), run_dir
+        )
+    else:
+        graph.model.fit(graph.input(batch) for batch in batches(fit_frames, config.batch_size, "fitting"))
     fit_seconds = time.perf_counter() - start
     print(f"fitted {config.model} on {len(fit_frames)} images in {fit_seconds:.1f} s")
 
-    holdout_frames, _ = load_frames(holdout_paths, config.size, config.skip_corrupt, desc="holdout images")
     holdout = run_graph(graph, holdout_frames, config.batch_size)
     metrics, anomalous_frames, calibration = _calibrate_and_evaluate(graph, config, dataset, holdout)
     graph.set_calibration(calibration)
     save_run(run_dir, config, graph, calibration, _parity_frames(holdout_frames, anomalous_frames))
+    if history is not None:
+        write_json(run_dir / TRAINING, history.to_dict())
     if metrics:
         metrics["fit_seconds"] = fit_seconds
         write_json(run_dir / METRICS, metrics)
     print(f"saved run to {run_dir}  (threshold: {calibration.source})")
     print(f"next: edgead export {run_dir} --format onnx -o {run_dir / (config.model + '.onnx')}")
     return run_dir
+
+
+def _schedule(config: TrainConfig, model: torch.nn.Module) -> Schedule:
+    epochs = config.epochs or (model.fast_epochs if config.fast else model.default_epochs)
+    return Schedule(epochs, config.lr or model.default_lr, config.patience, config.batch_size, config.seed)
+
+
+def _reject_schedule_flags(config: TrainConfig) -> None:
+    """--epochs/--lr/--fast mean nothing to a model fitted in one pass; say so rather than ignore them."""
+    flags = {"--epochs": config.epochs, "--lr": config.lr, "--fast": config.fast}
+    given = [flag for flag, value in flags.items() if value]
+    if given:
+        raise EdgeadError(
+            f"{', '.join(given)} apply to models trained by gradient descent; '{config.model}' is fitted in one pass"
+        )
 
 
 def _parity_frames(good: np.ndarray, anomalous: np.ndarray) -> np.ndarray:

@@ -32,6 +32,8 @@ class DetectorGraph(nn.Module):
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         patch_map, raw_score = self.model(self.input(frames))
         raw_map = self.upsample_blur(patch_map)
+        if raw_score is None:  # models without an image score of their own: the map's maximum (as anomalib)
+            raw_score = raw_map.flatten(1).amax(1)
         return (
             _normalize(raw_score, self.image_norm),
             _normalize(raw_map, self.pixel_norm),

@@ -13,9 +13,10 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage
 from scipy.integrate import trapezoid
-from sklearn.metrics import precision_recall_curve, roc_auc_score
+from sklearn.metrics import precision_recall_curve
 
 from edgead_runtime.errors import EdgeadError
+from edgead_runtime.metrics import auroc
 
 # Label each image on its own: 8-connected within a plane, never across images.
 _PLANE_8_CONNECTED = np.zeros((3, 3, 3), dtype=bool)
@@ -114,7 +115,7 @@ def _aupro(curve: PixelCurve, fpr_limit: float) -> float:
 def image_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
     """Area under the ROC curve of image scores against labels (1 = anomalous)."""
     labels, scores = _check_labels(labels, scores)
-    return float(roc_auc_score(labels, scores))
+    return auroc(labels, scores)  # the runtime's rank-based AUROC: one implementation for train, evaluate, bench
 
 
 def f1_max(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:

@@ -4,6 +4,8 @@
     RUN_DIR/model.safetensors  weights and fitted state (backbone, memory bank / PCA, normalization)
     RUN_DIR/calibration.json   thresholds and normalization, and how they were chosen
     RUN_DIR/metrics.json       test metrics (torch, before export), when the data has a test split
+    RUN_DIR/training.json      per-epoch train/held-out losses (models trained by gradient descent)
+    RUN_DIR/checkpoint.safetensors  best trainable weights so far, rewritten during training (same models)
     RUN_DIR/parity_frames.npz  a few real preprocessed frames that export checks the ONNX graph on
 
 Weights load with safetensors, never pickle; every file is written to a temporary name and renamed.
@@ -13,9 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from edgead_runtime.errors import EdgeadError
+from edgead_runtime.files import atomic_write, write_json  # noqa: F401 - re-exported; one torch-free implementation
 
 from .backbones import DEFAULT_BACKBONE, FeatureExtractor
 from .calibration import Calibration
@@ -36,6 +36,7 @@ CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 CALIBRATION = "calibration.json"
 METRICS = "metrics.json"
+TRAINING = "training.json"
 PARITY_FRAMES = "parity_frames.npz"
 
 
@@ -52,6 +53,11 @@ class TrainConfig:
     batch_size: int = 8
     holdout_fraction: float = 0.1
     skip_corrupt: bool = False
+    # gradient-trained models only (STFPM, Reverse Distillation, STAD); None: the model's default
+    epochs: int | None = None
+    lr: float | None = None
+    patience: int = 5
+    fast: bool = False  # the model's short schedule (fast_epochs), sized for CI and quick checks
     options: dict[str, Any] = field(default_factory=dict)  # model-specific, see the model's Options
 
     @property
@@ -68,24 +74,6 @@ def build_graph(config: TrainConfig, pretrained: bool = True) -> DetectorGraph:
     options = make_options(config.model, config.options)
     backbone = FeatureExtractor(config.backbone, config.resolved_layers(), config.weights, pretrained=pretrained)
     return DetectorGraph(model_cls(backbone, options), config.size).eval()
-
-
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` and rename the result over ``path`` only once it is complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, data: Any) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
 
 
 def save_run(

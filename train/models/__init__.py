@@ -17,7 +17,7 @@ from torch import nn
 from edgead_runtime.errors import EdgeadError
 
 MODELS: dict[str, type[nn.Module]] = {}
-_MODEL_PACKAGES = ("patchcore", "dfm")
+_MODEL_PACKAGES = ("patchcore", "dfm", "stfpm", "reverse_distillation", "stad")
 
 
 def register_model(name: str):

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -25,9 +26,12 @@ class FrameInput(nn.Module):
         mean_t = torch.tensor(mean, dtype=torch.float32)
         self.register_buffer("scale", (1.0 / (255.0 * std_t)).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("shift", (-mean_t / std_t).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("rgb_order", torch.tensor([2, 1, 0]), persistent=False)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        rgb = frames.permute(0, 3, 1, 2).flip(1).to(torch.float32)
+        # Cast first: TensorRT takes uint8 only as a graph input that a Cast consumes. BGR -> RGB by a Gather, not a
+        # reversed Slice, whose INT64_MAX bounds TensorRT 8.x clamps to INT32 (`edgead doctor` flags both).
+        rgb = frames.to(torch.float32).index_select(3, self.rgb_order).permute(0, 3, 1, 2)
         return rgb * self.scale + self.shift
 
 
@@ -80,3 +84,23 @@ class UpsampleBlur(nn.Module):
         padded = np.pad(np.eye(n_out), ((radius, radius), (0, 0)), mode="reflect")  # rows: padded positions
         blur = np.stack([kernel @ padded[i : i + kernel.size] for i in range(n_out)])  # [n_out, n_out]
         return torch.from_numpy((blur @ upsample).astype(np.float32))
+
+
+MAP_COMBINE_MODES = ("add", "multiply")
+
+
+def combine_stage_maps(maps: Sequence[torch.Tensor], mode: str) -> torch.Tensor:
+    """Per-stage maps [N, h_k, w_k] -> one map at the first (finest) stage's size, by sum or product.
+
+    Bilinear upsampling (align_corners=False) to that fixed size, as the distillation papers do before
+    combining; the graph then upsamples the combined map to the input size and blurs it.
+    """
+    if mode not in MAP_COMBINE_MODES:
+        raise ValueError(f"map combine mode must be one of {', '.join(MAP_COMBINE_MODES)}, got '{mode}'")
+    size = tuple(maps[0].shape[-2:])
+    combined = maps[0]
+    for m in maps[1:]:
+        if tuple(m.shape[-2:]) != size:
+            m = F.interpolate(m.unsqueeze(1), size=size, mode="bilinear", align_corners=False).squeeze(1)
+        combined = combined + m if mode == "add" else combined * m
+    return combined

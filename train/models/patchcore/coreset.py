@@ -6,6 +6,14 @@ import torch
 from tqdm.auto import tqdm
 
 
+def random_projection(dim: int, out_dim: int) -> torch.Tensor:
+    """A Gaussian Johnson-Lindenstrauss projection [dim, out_dim]: squared distances are kept in expectation.
+
+    Drawn from torch's global generator, which ``edgead train --seed`` seeds.
+    """
+    return torch.randn(dim, out_dim) / out_dim**0.5
+
+
 def greedy_coreset(features: torch.Tensor, count: int, projection_dim: int = 128) -> torch.Tensor:
     """Indices of ``count`` rows of ``features`` [n, D] that cover all rows best (greedy k-center).
 
@@ -15,11 +23,7 @@ def greedy_coreset(features: torch.Tensor, count: int, projection_dim: int = 128
     """
     n, dim = features.shape
     count = max(1, min(count, n))
-    if dim > projection_dim:
-        projection = torch.randn(dim, projection_dim) / projection_dim**0.5
-        points = features @ projection
-    else:
-        points = features
+    points = features @ random_projection(dim, projection_dim) if dim > projection_dim else features
     sq_norms = (points * points).sum(1)
     selected = torch.empty(count, dtype=torch.long)
     selected[0] = int(torch.randint(n, (1,)))

@@ -4,6 +4,12 @@ Locally aware patch features from two mid-level stages, a greedy coreset memory 
 nearest-neighbour score with the paper's reweighting (Eq. 7). Distances are a GEMM
 (|x|^2 - 2 x M^T + |M|^2, |M|^2 precomputed) rather than cdist, so the exported graph has a
 dynamic batch and no TopK over the bank.
+
+Two options shrink the bank for edge devices (measured in docs/precision.md): ``bank_dtype="fp16"``
+stores the bank as fp16 (half the bytes; it is cast to fp32 before the distance GEMM, so distances
+are still computed in fp32), and ``bank_dim`` applies a seeded Gaussian random projection to the
+patch features before the coreset and in the graph (fewer bytes and GEMM FLOPs, at a distance
+distortion bounded by Johnson-Lindenstrauss).
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from tqdm.auto import tqdm
 
 from ...backbones import FeatureExtractor
 from .. import register_model
-from .coreset import greedy_coreset, nearest_in_bank
+from .coreset import greedy_coreset, nearest_in_bank, random_projection
+
+BANK_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 
 @register_model("patchcore")
@@ -33,15 +41,37 @@ class PatchCore(nn.Module):
         embed_dim: int | None = field(
             default=None, metadata={"help": "reduce patch features to this many channels (default: keep all)"}
         )
+        bank_dtype: str = field(
+            default="fp32",
+            metadata={
+                "help": "memory bank storage type; fp16 halves its bytes, distances stay fp32",
+                "choices": tuple(BANK_DTYPES),
+            },
+        )
+        bank_dim: int | None = field(
+            default=None,
+            metadata={
+                "help": "random-project patch features to this many dimensions before the coreset and in the "
+                "graph: a smaller bank and kNN GEMM (default: no projection)"
+            },
+        )
 
     def __init__(self, backbone: FeatureExtractor, options: Options):
         super().__init__()
         if not 0.0 < options.coreset_ratio <= 1.0:
             raise ValueError(f"coreset_ratio must be in (0, 1], got {options.coreset_ratio}")
+        if options.bank_dtype not in BANK_DTYPES:
+            raise ValueError(f"bank_dtype must be one of {', '.join(BANK_DTYPES)}, got '{options.bank_dtype}'")
+        if options.bank_dim is not None and options.bank_dim < 1:
+            raise ValueError(f"bank_dim must be a positive number of dimensions, got {options.bank_dim}")
         self.backbone = backbone
         self.options = options
         dim = options.embed_dim or sum(backbone.channels)
-        self.register_buffer("bank", torch.zeros(0, dim))
+        if options.bank_dim:
+            # [D, bank_dim], drawn at fit time from the seeded generator; part of the graph
+            self.register_buffer("projection", torch.zeros(dim, options.bank_dim))
+            dim = options.bank_dim
+        self.register_buffer("bank", torch.zeros(0, dim, dtype=BANK_DTYPES[options.bank_dtype]))
         self.register_buffer("bank_sq_norm", torch.zeros(0))
         self.register_buffer("support", torch.zeros(0, options.num_neighbors, dtype=torch.long))
 
@@ -61,11 +91,15 @@ class PatchCore(nn.Module):
             flat = embedding.permute(0, 2, 3, 1).reshape(-1, 1, c)
             flat = F.adaptive_avg_pool1d(flat, self.options.embed_dim)
             embedding = flat.reshape(n, h, w, -1).permute(0, 3, 1, 2)
+        if self.options.bank_dim:
+            embedding = (embedding.permute(0, 2, 3, 1) @ self.projection).permute(0, 3, 1, 2)
         return embedding
 
     @torch.no_grad()
     def fit(self, batches: Iterable[torch.Tensor]) -> None:
         """Memory bank = coreset of all training patch features."""
+        if self.options.bank_dim:
+            self.projection = random_projection(*self.projection.shape)
         patches = []
         for images in batches:
             emb = self.embed(images)
@@ -73,10 +107,14 @@ class PatchCore(nn.Module):
         features = torch.cat(patches)
         count = int(round(features.shape[0] * self.options.coreset_ratio))
         selected = greedy_coreset(features, count, self.options.projection_dim)
-        bank = features[selected].contiguous()
-        self.bank = bank
+        # norms and neighbours of the bank as stored, so that an fp16 bank is self-consistent
+        self.bank = features[selected].to(BANK_DTYPES[self.options.bank_dtype]).contiguous()
+        bank = self.bank.float()
         self.bank_sq_norm = (bank * bank).sum(1)
-        tqdm.write(f"memory bank: {bank.shape[0]} x {bank.shape[1]} from {features.shape[0]} patches")
+        tqdm.write(
+            f"memory bank: {bank.shape[0]} x {bank.shape[1]} ({self.options.bank_dtype}) "
+            f"from {features.shape[0]} patches"
+        )
         self.support = nearest_in_bank(bank, self.options.num_neighbors)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,14 +130,14 @@ class PatchCore(nn.Module):
 
     def _bank_term(self, x: torch.Tensor) -> torch.Tensor:
         """|M|^2 - 2 x.M^T for rows x [P, D]: squared distances to every bank row, less |x|^2."""
-        return (x * -2.0) @ self.bank.T + self.bank_sq_norm
+        return (x * -2.0) @ self.bank.float().T + self.bank_sq_norm
 
     def _reweighted_score(self, patches: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
         """Eq. 7: the largest patch distance, down-weighted when its nearest bank entry sits in a dense region."""
         max_dist, worst = dist.max(dim=1)  # [N]
         worst_patch = torch.gather(patches, 1, worst.view(-1, 1, 1).expand(-1, 1, patches.shape[2])).squeeze(1)
         anchor = torch.argmin(self._bank_term(worst_patch), dim=1)  # m*: nearest bank row, one row per image
-        neighbours = self.bank[self.support[anchor]]  # [N, b, D], m* first
+        neighbours = self.bank[self.support[anchor]].float()  # [N, b, D], m* first
         neighbour_dist = (neighbours - worst_patch.unsqueeze(1)).pow(2).sum(-1).clamp_min(0.0).sqrt()
         weight = 1.0 - torch.softmax(neighbour_dist, dim=1)[:, 0]
         return weight * max_dist

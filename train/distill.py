@@ -1,0 +1,174 @@
+"""The one training loop for models learnt by gradient descent (STFPM, Reverse Distillation, STAD).
+
+Such a model provides ``make_optimizer(lr)``, ``loss(images)`` and optionally ``prepare(batches)``
+(statistics needed before training) and ``finalize(batches)`` (statistics of the trained model);
+see ``edgead.train.models``. The loop trains for epochs on shuffled good images, measures the loss
+on the held-out good images after each epoch, keeps the best epoch (also written atomically to
+``RUN_DIR/checkpoint.safetensors``, so a crash or Ctrl-C leaves the best weights so far), stops
+early when the held-out loss has not improved for ``patience`` epochs, and restores the best state.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from edgead_runtime.errors import EdgeadError
+
+from .run import atomic_write
+
+CHECKPOINT = "checkpoint.safetensors"
+# Batches are frames -> normalized images; the caller owns the input stage (the graph's FrameInput).
+ToImages = Callable[[torch.Tensor], torch.Tensor]
+
+
+def is_gradient_model(model: nn.Module | type[nn.Module]) -> bool:
+    """A model instance or class that is trained by this loop rather than fitted in one pass."""
+    return hasattr(model, "loss") and hasattr(model, "make_optimizer")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    epochs: int
+    lr: float
+    patience: int
+    batch_size: int
+    seed: int
+
+
+@dataclass
+class History:
+    """Per-epoch losses and the epoch whose weights were kept."""
+
+    train_loss: list[float]
+    val_loss: list[float]
+    best_epoch: int
+    seconds: float
+    stopped_early: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "train_loss": self.train_loss,
+            "val_loss": self.val_loss,
+            "best_epoch": self.best_epoch,
+            "epochs_run": len(self.train_loss),
+            "seconds": self.seconds,
+            "stopped_early": self.stopped_early,
+        }
+
+
+def fit_by_gradient(
+    model: nn.Module,
+    to_images: ToImages,
+    fit_frames: np.ndarray,
+    val_frames: np.ndarray,
+    schedule: Schedule,
+    checkpoint_dir: Path | None = None,
+) -> History:
+    """Train ``model`` on ``fit_frames``, early-stopped on ``val_frames``; leave it in eval mode with the best state."""
+    if len(fit_frames) == 0:
+        raise EdgeadError("no training images left after the holdout split; add images or lower --holdout")
+    if len(val_frames) == 0:
+        raise EdgeadError("early stopping needs held-out good images; raise --holdout above 0")
+    generator = torch.Generator().manual_seed(schedule.seed)
+
+    def frames_to_batches(frames: np.ndarray, order: np.ndarray | None = None) -> Iterator[torch.Tensor]:
+        order = np.arange(len(frames)) if order is None else order
+        for start in range(0, len(order), schedule.batch_size):
+            yield to_images(torch.from_numpy(frames[order[start : start + schedule.batch_size]]))
+
+    model.eval()
+    if hasattr(model, "prepare"):
+        with torch.no_grad():
+            model.prepare(frames_to_batches(fit_frames))
+    optimizer = model.make_optimizer(schedule.lr)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    if not trainable:
+        raise RuntimeError(f"{type(model).__name__} has no trainable parameters")
+
+    history = History([], [], -1, 0.0, False)
+    best_state: dict[str, torch.Tensor] = {}
+    best_val = math.inf
+    steps_per_epoch = math.ceil(len(fit_frames) / schedule.batch_size)
+    start = time.perf_counter()
+    bar = tqdm(total=schedule.epochs * steps_per_epoch, desc="training", unit="step")
+    try:
+        for epoch in range(schedule.epochs):
+            model.train()
+            order = torch.randperm(len(fit_frames), generator=generator).numpy()
+            total, count = 0.0, 0
+            for images in frames_to_batches(fit_frames, order):
+                optimizer.zero_grad(set_to_none=True)
+                loss = model.loss(images)
+                if not torch.isfinite(loss):
+                    raise EdgeadError(
+                        f"training diverged at epoch {epoch + 1} (loss {loss.item()}); lower --lr (now {schedule.lr})"
+                    )
+                loss.backward()
+                optimizer.step()
+                total, count = total + loss.item() * len(images), count + len(images)
+                bar.update(1)
+                bar.set_postfix(epoch=f"{epoch + 1}/{schedule.epochs}", loss=f"{loss.item():.4g}")
+            history.train_loss.append(total / count)
+            history.val_loss.append(_mean_loss(model, frames_to_batches(val_frames)))
+            if history.val_loss[-1] < best_val:
+                best_val, history.best_epoch = history.val_loss[-1], epoch
+                best_state = _trainable_state(model, trainable)
+                if checkpoint_dir is not None:
+                    _save_checkpoint(Path(checkpoint_dir) / CHECKPOINT, best_state)
+            bar.set_postfix(
+                epoch=f"{epoch + 1}/{schedule.epochs}",
+                loss=f"{history.train_loss[-1]:.4g}",
+                val=f"{history.val_loss[-1]:.4g}",
+                best=f"{best_val:.4g}@{history.best_epoch + 1}",
+            )
+            if epoch - history.best_epoch >= schedule.patience:
+                history.stopped_early = True
+                break
+    finally:
+        bar.close()
+    model.load_state_dict(best_state, strict=False)
+    model.eval()
+    if hasattr(model, "finalize"):
+        with torch.no_grad():
+            model.finalize(frames_to_batches(fit_frames))
+    history.seconds = time.perf_counter() - start
+    stop = f"stopped early after {len(history.train_loss)} epochs" if history.stopped_early else "all epochs run"
+    print(
+        f"trained {len(history.train_loss)} epochs in {history.seconds:.1f} s ({stop}); "
+        f"kept epoch {history.best_epoch + 1} (held-out loss {best_val:.4g})"
+    )
+    return history
+
+
+def _save_checkpoint(path: Path, state: dict[str, torch.Tensor]) -> None:
+    atomic_write(path, lambda tmp: save_file(state, tmp))
+
+
+@torch.no_grad()
+def _mean_loss(model: nn.Module, batches: Iterator[torch.Tensor]) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for images in batches:
+        total += model.loss(images).item() * len(images)
+        count += len(images)
+    return total / count
+
+
+def _trainable_state(model: nn.Module, trainable: set[str]) -> dict[str, torch.Tensor]:
+    """Trainable parameters and the buffers of the modules that own them (e.g. batch-norm running stats)."""
+    owners = {name.rpartition(".")[0] for name in trainable}
+    state = {}
+    for name, tensor in model.state_dict().items():
+        if name in trainable or name.rpartition(".")[0] in owners:
+            state[name] = tensor.detach().clone().contiguous()
+    return state

@@ -1,0 +1,3 @@
+from .torch_model import ReverseDistillation
+
+__all__ = ["ReverseDistillation"]

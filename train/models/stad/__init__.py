@@ -1,0 +1,3 @@
+from .torch_model import STAD
+
+__all__ = ["STAD"]

@@ -1,0 +1,3 @@
+from .torch_model import STFPM
+
+__all__ = ["STFPM"]
