@@ -216,7 +216,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--skip-doctor",
         action="store_true",
-        help="do not run `edgead doctor` (TensorRT 10/11 readiness) on the written ONNX graphs",
+        help="do not run `edgead doctor` (TensorRT 8.5/10/11 readiness) on the written ONNX graphs",
     )
     p.add_argument(
         "--calibration-images",

@@ -6,6 +6,7 @@ holdout (and the test split when there is one) with the very graph that export w
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +59,10 @@ def train(config: TrainConfig) -> Path:
     dataset = find_dataset(config.data)
     fit_paths, holdout_paths = split_holdout(dataset.train, config.holdout_fraction, config.seed)
     graph = build_graph(config)
+    # record what was used, not only what was asked for: a later change of a default must not change a saved run
+    config = dataclasses.replace(
+        config, layers=config.resolved_layers(), options=dataclasses.asdict(graph.model.options)
+    )
     print(
         f"backbone {config.backbone} stages {list(graph.model.backbone.layers)} "
         f"(weights: {graph.model.backbone.weights_source})"

@@ -9,6 +9,7 @@ the checks are ranking quality (AUROC), agreement between torch and the runtime,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +61,11 @@ def test_train_export_predict_evaluate(
         assert (t.run / name).is_file(), f"run directory lacks {name}"
     config = json.loads((t.run / "config.json").read_text())
     assert config["model"] == model and config["image_size"] == 128
+    # the run records the options and stages it used, so a later change of a default cannot alter it
+    from edgead.train.models import get_model_class
+
+    assert set(config["options"]) == {f.name for f in dataclasses.fields(get_model_class(model).Options)}
+    assert config["layers"] == list(get_model_class(model).default_layers)
     calibration = json.loads((t.run / "calibration.json").read_text())
     assert {"image", "pixel", "source"} <= set(calibration)
     train_metrics = json.loads((t.run / "metrics.json").read_text())

@@ -79,7 +79,7 @@ def ensemble_scores(predictions: torch.Tensor, target: torch.Tensor) -> tuple[to
 @register_model("stad")
 class STAD(nn.Module):
     default_layers = (2, 3)
-    default_epochs = 5
+    default_epochs = 10
     fast_epochs = 2
     default_lr = 1e-3
     weight_decay = 1e-5  # the paper's
