@@ -29,20 +29,14 @@ def graph_for(trained: Callable, tmp_path_factory: pytest.TempPathFactory) -> Ca
         if precision == "fp32":
             return t.onnx
         if (model, precision) not in cache:
-            precision_module = pytest.importorskip(
-                "edgead.export.precision", reason="export/precision.py (fp16/int8 ONNX variants) is not there yet"
-            )
+            from edgead.export.precision import quantize_int8, to_fp16
             from edgead.train.run import load_parity_frames
-            from edgead_runtime.errors import EdgeadError
 
             out = tmp_path_factory.mktemp(f"variant-{model}") / f"{model}.{precision}.onnx"
-            try:
-                if precision == "fp16":
-                    precision_module.to_fp16(t.onnx, out)
-                else:
-                    precision_module.quantize_int8(t.onnx, out, load_parity_frames(t.run))
-            except EdgeadError as exc:  # a family export/precision.py cannot convert yet: say which and why
-                pytest.skip(f"no {precision} variant of {model}: {exc}")
+            if precision == "fp16":
+                to_fp16(t.onnx, out)
+            else:
+                quantize_int8(t.onnx, out, load_parity_frames(t.run))
             cache[(model, precision)] = out
         return cache[(model, precision)]
 

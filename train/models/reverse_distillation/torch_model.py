@@ -58,8 +58,10 @@ class ReverseDistillation(nn.Module):
         return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
 
     def encode_decode(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        with torch.no_grad():
-            encoder = self.backbone(images)
+        # the encoder's parameters are frozen (requires_grad False), so no autograd graph is built through it;
+        # no torch.no_grad() here: inside the traced graph it would hide the encoder's module scope, which the
+        # fp16/int8 variants use to find the backbone's nodes
+        encoder = self.backbone(images)
         return encoder, self.decoder(self.bottleneck(encoder))
 
     def loss(self, images: torch.Tensor) -> torch.Tensor:
