@@ -21,7 +21,9 @@ EXAMPLES = """\
 workflow:
   edgead train --model patchcore --data ../shared/data/mvtec_ad/bottle --out runs/bottle-pc
   edgead export runs/bottle-pc --format onnx -o bottle-pc.onnx
+  edgead doctor bottle-pc.onnx --trt-version 8.5      # TensorRT-ready? (export runs it too)
   edgead-runtime predict bottle-pc.onnx --source ../shared/data/mvtec_ad/bottle/test --json preds.jsonl
+  edgead-runtime run bottle-pc.onnx --source 0 --events events.jsonl   # camera-stream service
   edgead evaluate bottle-pc.onnx --data ../shared/data/mvtec_ad/bottle
   edgead-runtime bench bottle-pc.onnx
   edgead demo          # all of it on solar-cell images that install from PyPI
@@ -33,6 +35,9 @@ examples:
   edgead train --model patchcore --data ../shared/data/mvtec_ad/bottle --out runs/bottle-pc
   edgead train --model patchcore --data line7/good_images/ --coreset-ratio 0.05   # plain folder of good images
   edgead train --model dfm --data ../shared/data/magnetic_tile --score-type nll
+  edgead train --model stfpm --data ../shared/data/mvtec_ad/bottle --epochs 20 --patience 5
+  edgead train --model reverse_distillation --data DIR --map-combine multiply --fast   # quick check
+  edgead train --model stad --data DIR --n-students 3
   edgead train --model patchcore --data DIR --backbone mobilenetv2_100 --layers 2 3
   edgead train --model patchcore --data DIR --backbone resnet18 --weights resnet18.pth
 """
