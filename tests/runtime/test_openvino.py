@@ -74,9 +74,18 @@ def test_metadata_round_trip_through_ir_rt_info(ir_path: Path, model_path: Path)
     assert f"<{METADATA_KEY} value=" in ir_path.read_text()
 
 
+CAPABILITY = {"f32": "FP32", "bf16": "BF16", "f16": "FP16"}
+
+
 @pytest.mark.parametrize(("asked", "expected"), [(None, "f32"), ("f32", "f32"), ("bf16", "bf16"), ("fp16", "f16")])
 def test_precision_hint_is_set_and_read_back(ir_path: Path, asked: str | None, expected: str) -> None:
+    """A precision the CPU has is compiled and read back; one it lacks (OpenVINO would quietly compute f16 as
+    bf16 or f32) is refused with the choices this CPU has."""
     options = {} if asked is None else {"precision": asked}
+    if CAPABILITY[expected] not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        with pytest.raises(BackendError, match=rf"computes '{asked}' as \w+ .*; choose one of f32"):
+            open_backend(ir_path, **options)
+        return
     with open_backend(ir_path, **options) as backend:
         compiled = backend.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         assert compiled == expected == backend.precision == backend.describe()["precision"]

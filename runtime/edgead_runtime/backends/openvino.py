@@ -76,6 +76,14 @@ class OpenVinoBackend(Backend):
             compiled = core.compile_model(model, DEVICE, config)
         except RuntimeError as exc:
             raise BackendError(f"openvino cannot compile '{path}' for {DEVICE} ({_message(exc)})") from exc
+        got = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        if got != hint:  # the plugin swaps a precision the CPU lacks (f16 -> bf16 or f32): never silently
+            capabilities = core.get_property(DEVICE, "OPTIMIZATION_CAPABILITIES")
+            usable = ["f32"] + [p for p, cap in (("bf16", "BF16"), ("f16", "FP16")) if cap in capabilities]
+            raise BackendError(
+                f"openvino on this CPU computes '{precision}' as {got} (CPU capabilities {capabilities}); "
+                f"choose one of {', '.join(usable)}"
+            )
         return cls(compiled, path, metadata, ov.__version__)
 
     def _run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
