@@ -81,6 +81,24 @@ def test_roi_scores_the_crop(tmp_path: Path, video: Path, model_path: Path) -> N
         run_stream(StreamConfig(model_path, str(video), roi=(100, 0, 64, 48), status_every=0), log=lambda m: None)
 
 
+def test_roi_that_stops_fitting_mid_run_skips_those_frames(
+    tmp_path: Path, frames: list[np.ndarray], model_path: Path
+) -> None:
+    """A source that comes back at a smaller resolution: frames the ROI no longer fits are counted and skipped,
+    the run goes on."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:02d}.png"), frame if i != 2 else frame[:60, :60])
+    warnings: list[str] = []
+    events = tmp_path / "ev.jsonl"
+    config = StreamConfig(model_path, str(folder), roi=(10, 20, 64, 48), events=events, status_every=0)
+    summary = run_stream(config, lambda m: None, warnings.append)
+    assert summary.counts["corrupt"] == 1 and summary.counts["processed"] == len(frames) - 1
+    assert [Path(r["source"]).name for r in read_events(events)] == [f"{i:02d}.png" for i in (0, 1, 3, 4, 5)]
+    assert any("02.png: not usable for this model and --roi" in w for w in warnings)
+
+
 def test_corrupt_image_is_counted_and_skipped(tmp_path: Path, bottle_images: list[Path], model_path: Path) -> None:
     folder = tmp_path / "images"
     folder.mkdir()
@@ -95,6 +113,30 @@ def test_corrupt_image_is_counted_and_skipped(tmp_path: Path, bottle_images: lis
     assert summary.counts["corrupt"] == 1 and summary.counts["processed"] == 3
     assert len(read_events(events)) == 3
     assert any("truncated.png" in w for w in warnings)
+
+
+def test_corrupt_frame_inside_a_video_is_counted_and_skipped(
+    tmp_path: Path, frames: list[np.ndarray], model_path: Path
+) -> None:
+    """A frame whose JPEG data is destroyed mid-file is skipped, and the frames after it are still scored."""
+    video = write_video(tmp_path / "line.avi", frames, fourcc="MJPG")
+    data = bytearray(video.read_bytes())
+    starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]  # JPEG SOI markers
+    assert len(starts) == len(frames)
+    data[starts[2] + 2 : starts[3] - 8] = bytes(starts[3] - 8 - starts[2] - 2)  # zero frame 2's payload
+    video.write_bytes(bytes(data))
+    readable = read_video(video)
+    assert len(readable) == 2, "OpenCV itself stops at the corrupt frame"
+    warnings: list[str] = []
+    events = tmp_path / "ev.jsonl"
+    summary = run_stream(
+        StreamConfig(model_path, str(video), events=events, status_every=0), lambda m: None, warnings.append
+    )
+    assert summary.stop_reason == "end of source"
+    assert summary.counts["corrupt"] == 1 and summary.counts["processed"] == len(frames) - 1
+    names = [r["source"] for r in read_events(events)]
+    assert [n.rsplit("=", 1)[1] for n in names] == ["0", "1", "3", "4", "5"]
+    assert any("undecodable frame 2" in w for w in warnings)
 
 
 def test_metrics_endpoint_scraped_while_running(tmp_path: Path, frames: list[np.ndarray], model_path: Path) -> None:

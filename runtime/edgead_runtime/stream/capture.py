@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import SourceError
+from ..opencv import cv2
 from ..sources import Source
 from .metrics import Metrics
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from .pipeline import StreamConfig
 
 Log = Callable[[str], None]
+# a file whose reads fail this often in a row is cut short there, not a run of corrupt frames
+MAX_BAD_FRAMES_IN_A_ROW = 100
 
 
 class Capture:
@@ -52,10 +55,15 @@ class Capture:
 
     def _capture(self) -> Iterator[tuple[str, np.ndarray]]:
         capture = self._open(first=True)
-        index = 0
+        position = 0  # frames read from this file (from the live source), failed reads included
+        bad_in_a_row = 0
         try:
             while capture is not None and not self.stop.is_set():
                 ok, frame = capture.read()
+                position += 1
+                if not ok and self._undecodable(capture, position, bad_in_a_row):
+                    bad_in_a_row += 1
+                    continue
                 if not ok:
                     capture.release()
                     capture = None
@@ -64,20 +72,37 @@ class Capture:
                             self.metrics.set(source_up=False)
                             return  # end of the file
                         capture = self.source.open_capture()  # --loop: from the start again
+                        position = 0
                         continue
                     self.metrics.set(source_up=False)
-                    self.warn(f"source '{self.source.spec}' dropped out after frame {index}; reopening")
+                    self.warn(f"source '{self.source.spec}' dropped out after frame {position - 2}; reopening")
+                    position -= 1
                     capture = self._open(first=False)
                     continue
+                bad_in_a_row = 0
                 if frame is None or frame.size == 0:
                     self.metrics.add("corrupt")
                     self.warn(f"skipped an empty frame from '{self.source.spec}'")
                     continue
-                yield f"{self.source.prefix}#frame={index}", frame
-                index += 1
+                yield f"{self.source.prefix}#frame={position - 1}", frame
         finally:
             if capture is not None:
                 capture.release()
+
+    def _undecodable(self, capture: Any, position: int, bad_in_a_row: int) -> bool:
+        """Whether a failed read of a file lies inside it (a corrupt frame, counted and skipped: cv2's next read
+        goes on after it) rather than at its end. A live source's failed read is a dropout, never this."""
+        if self.source.live or position > _frame_count(capture):
+            return False
+        if bad_in_a_row >= MAX_BAD_FRAMES_IN_A_ROW:
+            self.warn(
+                f"'{self.source.spec}': {bad_in_a_row} undecodable frames in a row before frame {position - 1}; "
+                "treating the rest of the file as unreadable (is it truncated?)"
+            )
+            return False
+        self.metrics.add("corrupt")
+        self.warn(f"skipped undecodable frame {position - 1} of '{self.source.spec}'")
+        return True
 
     def _open(self, first: bool) -> Any:
         """An opened capture, or None when stopping or after --max-reconnects failed attempts in a row."""
@@ -109,3 +134,9 @@ class Capture:
             self.metrics.set(source_up=True)
             return capture
         return None
+
+
+def _frame_count(capture: Any) -> int:
+    """The frame count the container declares, 0 when it declares none (then a failed read is the end)."""
+    count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    return int(count) if count and count > 0 else 0

@@ -152,18 +152,21 @@ def _crop(frame: np.ndarray, roi: Roi | None, name: str) -> np.ndarray:
     return frame[y : y + h, x : x + w]
 
 
-def _score(detector: Detector, crops: list[np.ndarray]) -> list[Result | None]:
-    """One batch call; if one odd frame (say float pixels) spoils it, frame by frame, None for the bad ones."""
+def _score(detector: Detector, crops: list[np.ndarray | None]) -> list[Result | None]:
+    """One batch call; if one odd frame (say float pixels, or None: no ROI crop) spoils it, frame by frame,
+    None for the bad ones."""
     try:
-        return list(detector.predict_batch(crops))
+        if all(crop is not None for crop in crops):
+            return list(detector.predict_batch(crops))
     except FrameMismatchError:
-        results: list[Result | None] = []
-        for crop in crops:
-            try:
-                results.append(detector.predict(crop))
-            except FrameMismatchError:
-                results.append(None)
-        return results
+        pass
+    results: list[Result | None] = []
+    for crop in crops:
+        try:
+            results.append(None if crop is None else detector.predict(crop))
+        except FrameMismatchError:
+            results.append(None)
+    return results
 
 
 def _build_sinks(config: StreamConfig, fps: Callable[[], float | None], on_quit: Callable[[], None]) -> list[Sink]:
@@ -260,6 +263,7 @@ class _Run:
             threading.Thread(target=self._guarded(self._write, self.events, None), name="edgead-sinks", daemon=True),
         ]
         self._restore_signals: Callable[[], None] = lambda: None
+        self._roi_fitted = False
 
     @property
     def stop_reason(self) -> str:
@@ -308,19 +312,34 @@ class _Run:
         while batch := self.frames.get_many(self.config.batch):
             self.metrics.set(queue_depth=len(self.frames))
             t0 = time.perf_counter()
-            results = _score(self.detector, [_crop(c.frame, self.config.roi, c.name) for c in batch])
+            results = _score(self.detector, [self._crop(c) for c in batch])
             latency = (time.perf_counter() - t0) / len(batch)
             done = time.perf_counter()
             for c, result in zip(batch, results, strict=True):
                 if result is None:
                     self.metrics.add("corrupt")
-                    self.warn(f"skipped frame {c.name}: not a usable image ({c.frame.dtype}, {c.frame.shape})")
+                    roi = " and --roi" if self.config.roi else ""
+                    self.warn(
+                        f"skipped frame {c.name}: not usable for this model{roi} ({c.frame.dtype}, {c.frame.shape})"
+                    )
                     continue
                 self.metrics.processed(latency, result.score, result.is_anomalous)
                 age_ms = (done - c.start) * 1e3
                 event = Event(c.index, c.name, c.timestamp, c.frame, self.config.roi, result, latency * 1e3, age_ms)
                 if self.events.put(event) < 0:
                     return
+
+    def _crop(self, captured: Captured) -> np.ndarray | None:
+        """The --roi crop; None (skipped and counted) for a frame it does not fit, once an earlier frame did: a
+        camera that comes back at another resolution. If the first frame does not fit, --roi is wrong: an error."""
+        try:
+            crop = _crop(captured.frame, self.config.roi, captured.name)
+        except FrameMismatchError:
+            if not self._roi_fitted:
+                raise
+            return None
+        self._roi_fitted = True
+        return crop
 
     def _write(self) -> None:
         try:
