@@ -113,7 +113,7 @@ class Metrics:
         lines = []
 
         def metric(name: str, kind: str, help_text: str, value: float, labels: str = "") -> None:
-            lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name}{labels} {value:g}"])
+            lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name}{labels} {_number(value)}"])
 
         info = ",".join(f'{k}="{_escape(v)}"' for k, v in self.labels.items())
         metric("edgead_info", "gauge", "Model, backend and source of this run", 1, f"{{{info}}}")
@@ -126,9 +126,9 @@ class Metrics:
         ]
         for q, key in (("0.5", "p50_ms"), ("0.9", "p90_ms"), ("0.99", "p99_ms")):
             value = s[key] / 1e3 if s[key] is not None else float("nan")
-            lines.append(f'edgead_latency_seconds{{quantile="{q}"}} {value:g}')
+            lines.append(f'edgead_latency_seconds{{quantile="{q}"}} {_number(value)}')
         lines += [
-            f"edgead_latency_seconds_sum {s['latency_sum_s']:g}",
+            f"edgead_latency_seconds_sum {_number(s['latency_sum_s'])}",
             f"edgead_latency_seconds_count {s['processed']}",
         ]
         metric("edgead_source_up", "gauge", "1 while the source is open, 0 during an outage", int(s["source_up"]))
@@ -183,3 +183,10 @@ class MetricsServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def _number(value: float) -> str:
+    """Integers exactly (a counter at 1,234,567 must not read 1.23457e+06), floats to full precision."""
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return str(int(value))
+    return repr(float(value))  # shortest repr that round-trips; nan prints as "nan", as Prometheus reads it
