@@ -67,11 +67,15 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from .backends import MODEL_HELP  # the backend table alone, no engine import
+
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("predict", help="score images, a folder, a video, a camera or a stream")
-    p.add_argument("model", type=Path, help="exported model file (.onnx)")
-    p.add_argument("--source", required=True, help="image, folder (recursive), glob, video, camera index or URL")
+    p.add_argument("model", type=Path, help=MODEL_HELP)
+    p.add_argument(
+        "--source", required=True, help="image, folder (recursive), glob, video, camera index or /dev/video*, or URL"
+    )
     p.add_argument("--json", type=Path, metavar="OUT.jsonl", help="write one JSON object per frame, line by line")
     p.add_argument("--threshold", type=float, help="normalized threshold (default: the model's, usually 0.5)")
     p.add_argument("--save-overlays", type=Path, metavar="DIR", help="write heat-map overlays as PNG")
@@ -112,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_bench)
 
     p = commands.add_parser("info", help="print a model's metadata and its inputs and outputs")
-    p.add_argument("model", type=Path)
+    p.add_argument("model", type=Path, help=MODEL_HELP)
     _add_backend_args(p)
     p.set_defaults(func=_info)
     return parser
@@ -125,8 +129,9 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="intra-op threads for onnxruntime/openvino (default: all cores)")
     p.add_argument(
         "--precision",
-        choices=("f32", "bf16", "f16"),
-        help="openvino compute precision (default f32; these CPUs would otherwise pick bf16); f16 for ort-trt",
+        choices=("f32", "bf16", "f16", "int8"),
+        help="openvino compute precision f32 (default; these CPUs would otherwise pick bf16), bf16 or f16; "
+        "ort-trt: f16, or int8 for a Q/DQ graph (edgead export --precision int8)",
     )
     p.add_argument("--device", type=int, metavar="N", help="CUDA device for tensorrt, ort-trt, ort-cuda (default 0)")
     p.add_argument(

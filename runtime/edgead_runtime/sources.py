@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ImageReadError, SourceError
-from .opencv import capture_backends, cv2
+from .opencv import capture_backends, cv2, describe_build
 from .preprocess import IMAGE_SUFFIXES, read_image
 
 _GLOB_CHARS = "*?["
@@ -88,14 +88,17 @@ class Source:
         if self.kind == "images":
             raise SourceError(f"'{self.spec}' is a set of image files, not a capture device or stream")
         if self.kind == "camera":
-            capture = cv2.VideoCapture(int(self.spec))
+            capture = cv2.VideoCapture(int(self.spec) if self.spec.isdigit() else self.spec)
         elif self.kind == "gstreamer":
             capture = cv2.VideoCapture(self.spec, cv2.CAP_GSTREAMER)
         else:
             capture = cv2.VideoCapture(self.spec)
         if not capture.isOpened():
             capture.release()
-            raise SourceError(f"cannot open {self.kind} '{self.spec}' with OpenCV; check the path, index or URL")
+            raise SourceError(
+                f"cannot open {self.kind} '{self.spec}' with OpenCV; check the path, index or URL, and that this "
+                f"cv2 can read it ({describe_build()})"
+            )
         return capture
 
     def describe(self, capture: cv2.VideoCapture | None = None) -> str:
@@ -161,11 +164,11 @@ class Source:
 
 
 def open_source(spec: str | Path) -> Source:
-    """Resolve ``spec``: a digit is a camera, a "! appsink" pipeline GStreamer, ``scheme://`` a stream, then
+    """Resolve ``spec``: digits or /dev/video* a camera, a "! appsink" pipeline GStreamer, ``scheme://`` a stream, then
     file, folder (recursive), glob."""
     spec = str(spec)
     path = Path(spec)
-    if spec.isdigit():
+    if spec.isdigit() or spec.startswith("/dev/video"):  # an index, or a V4L2 device node
         return Source(spec, "camera")
     if "!" in spec and "appsink" in spec and not path.exists():
         return Source(spec, "gstreamer")

@@ -215,6 +215,17 @@ def test_drop_oldest_when_inference_falls_behind(tmp_path: Path, bottle_images: 
     assert gaps == c["dropped"]
 
 
+def test_video_played_as_a_camera_ends_at_its_end(tmp_path: Path, video: Path, model_path: Path) -> None:
+    """--live on a file (rehearsing a line from a recording): frames may drop, but the end of the file is the end
+    of the run, not a dropout to reopen forever."""
+    logged: list[str] = []
+    config = StreamConfig(model_path, str(video), live=True, status_every=0)
+    summary = run_stream(config, log=logged.append, warn=logged.append)
+    assert summary.stop_reason == "end of source" and summary.counts["reconnects"] == 0
+    assert summary.counts["captured"] == len(read_video(video))
+    assert any(m.startswith("OpenCV ") and "FFMPEG" in m for m in logged), "the capture backends are stated"
+
+
 def test_frame_queue_policies() -> None:
     live: FrameQueue[int] = FrameQueue(2, drop_oldest=True)
     assert [live.put(i) for i in range(5)] == [0, 0, 1, 1, 1]

@@ -24,6 +24,8 @@ BACKENDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ort-cuda": ("edgead_runtime.backends.onnxruntime_gpu:OrtCudaBackend", ()),
 }
 
+MODEL_HELP = "exported model: .onnx, OpenVINO .xml (with its .bin) or TensorRT .engine (with its .engine.json)"
+
 
 def backend_class(name: str) -> type[Backend]:
     """The Backend class registered as ``name``."""

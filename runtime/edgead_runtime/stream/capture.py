@@ -67,7 +67,7 @@ class Capture:
                 if not ok:
                     capture.release()
                     capture = None
-                    if not self.source.live:
+                    if self.source.kind == "video":  # a file ends, even one played as a camera (--live)
                         if not self.config.loop:
                             self.metrics.set(source_up=False)
                             return  # end of the file
@@ -91,8 +91,8 @@ class Capture:
 
     def _undecodable(self, capture: Any, position: int, bad_in_a_row: int) -> bool:
         """Whether a failed read of a file lies inside it (a corrupt frame, counted and skipped: cv2's next read
-        goes on after it) rather than at its end. A live source's failed read is a dropout, never this."""
-        if self.source.live or position > _frame_count(capture):
+        goes on after it) rather than at its end. A camera's or stream's failed read is a dropout, never this."""
+        if self.source.kind != "video" or position > _frame_count(capture):
             return False
         if bad_in_a_row >= MAX_BAD_FRAMES_IN_A_ROW:
             self.warn(
@@ -112,7 +112,7 @@ class Capture:
             try:
                 capture = self.source.open_capture()
             except SourceError as exc:
-                if not self.source.live:
+                if not self.source.live or self.source.kind == "video":
                     raise  # a file that will not open is a mistake, not an outage
                 attempt += 1
                 limit = self.config.max_reconnects

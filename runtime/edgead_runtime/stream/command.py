@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from ..backends import MODEL_HELP
 from ..errors import EdgeadError
 
 EXAMPLES = """\
@@ -34,12 +35,12 @@ def add_run_parser(commands: argparse._SubParsersAction, add_backend_args: Calla
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", type=Path, help="exported model file (.onnx)")
+    p.add_argument("model", type=Path, help=MODEL_HELP)
     p.add_argument(
         "--source",
         required=True,
-        help="camera index (0), video file, rtsp:// or http:// URL, GStreamer pipeline ending in appsink, "
-        "image folder or glob",
+        help="camera index (0) or /dev/video*, video file, rtsp:// or http:// URL, GStreamer pipeline ending in "
+        "appsink, image folder or glob",
     )
     add_backend_args(p)
     p.add_argument("--threshold", type=float, help="normalized threshold (default: the model's, usually 0.5)")

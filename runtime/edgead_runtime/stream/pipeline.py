@@ -24,6 +24,7 @@ import numpy as np
 
 from ..detector import Detector, Result
 from ..errors import EdgeadError, FrameMismatchError
+from ..opencv import describe_build
 from ..sources import Source, open_source
 from .capture import Capture
 from .metrics import Metrics, MetricsServer, memory_kb
@@ -197,6 +198,8 @@ def run_stream(
         raise EdgeadError(f"--batch and --queue-size must be >= 1, got {config.batch} and {config.queue_size}")
     source = open_source(config.source).with_live(config.live)
     source.check_backends()
+    if source.kind != "images":
+        log(describe_build())
     started = time.perf_counter()
     with Detector(config.model, config.backend, config.threshold, **config.backend_options) as detector:
         meta = detector.metadata
