@@ -5,7 +5,8 @@ for ("runtime/ must import and run in an environment without torch, and CI prove
 venv"): it builds ``runtime/`` as a normal (non-editable) install from PyPI dependencies into a new
 venv, first without the ``opencv`` extra (a command that needs cv2 fails with one clear line), then
 with it, and compares its predictions with the dev environment's on real images. It needs PyPI and
-takes about a minute; it is part of the default run on purpose.
+takes about a minute; it is part of the default run on purpose. It runs again on Python 3.10, the
+runtime's floor (JetPack 6), when a 3.10 interpreter is found.
 """
 
 from __future__ import annotations
@@ -50,8 +51,27 @@ def _jsonl_by_path(path: Path) -> dict[str, dict]:
     return {Path(r["path"]).name: r for r in records}
 
 
-def test_runtime_installs_and_predicts_in_a_fresh_venv_without_torch(trained: Callable, tmp_path: Path) -> None:
+def _oldest_supported_python() -> str:
+    """A Python 3.10 interpreter (the runtime's floor: JetPack 6 ships 3.10): $EDGEAD_PYTHON310, python3.10 on
+    PATH, or a pyenv install; skips when none runs."""
+    candidates = [os.environ.get("EDGEAD_PYTHON310"), shutil.which("python3.10")]
+    candidates += sorted(
+        str(p) for p in Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")).glob("versions/3.10*/bin/python3.10")
+    )
+    for candidate in filter(None, candidates):
+        done = _run([candidate, "-c", "import sys, venv; print(sys.version_info[:2])"], timeout=60)
+        if done.returncode == 0 and done.stdout.strip() == "(3, 10)":
+            return candidate
+    pytest.skip("no Python 3.10 interpreter found (set EDGEAD_PYTHON310 to one) to prove the runtime's 3.10 floor")
+
+
+@pytest.mark.parametrize("interpreter", ["current", "python3.10"])
+def test_runtime_installs_and_predicts_in_a_fresh_venv_without_torch(
+    trained: Callable, tmp_path: Path, interpreter: str
+) -> None:
     from edgead_runtime.cli import main as runtime_main
+
+    base_python = sys.executable if interpreter == "current" else _oldest_supported_python()
 
     t = trained("patchcore")
 
@@ -66,7 +86,7 @@ def test_runtime_installs_and_predicts_in_a_fresh_venv_without_torch(trained: Ca
     src = tmp_path / "runtime-src"
     shutil.copytree(REPO / "runtime", src, ignore=shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__"))
     venv = tmp_path / "venv"
-    done = _run([sys.executable, "-m", "venv", venv], timeout=120)
+    done = _run([base_python, "-m", "venv", venv], timeout=120)
     assert done.returncode == 0, done.stderr
     python, cli = venv / BIN / "python", venv / BIN / "edgead-runtime"
     # without the opencv extra (a Jetson using JetPack's system OpenCV, here absent): a clear error, no traceback
@@ -103,6 +123,18 @@ def test_runtime_installs_and_predicts_in_a_fresh_venv_without_torch(trained: Ca
     good = np.mean([r["raw_score"] for n, r in fresh.items() if n.startswith("good_")])
     bad = np.mean([r["raw_score"] for n, r in fresh.items() if n.startswith("broken_large_")])
     assert bad > good
+
+    # the stream service too (threads, queues, sinks): a video of those images, one event per frame
+    import cv2
+
+    video, events = tmp_path / "line.avi", tmp_path / "events.jsonl"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (256, 256))
+    for path in sorted(images.iterdir()):
+        writer.write(cv2.resize(cv2.imread(str(path)), (256, 256)))
+    writer.release()
+    done = _run([cli, "run", t.onnx, "--source", video, "--events", events, "--batch", "2"], timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    assert [json.loads(line)["frame"] for line in events.read_text().splitlines()] == list(range(6))
 
 
 def _console_script(name: str) -> list[str]:
