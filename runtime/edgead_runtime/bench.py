@@ -174,12 +174,17 @@ def bench(
     backends: list[Backend] = []
     with tempfile.TemporaryDirectory(prefix="edgead-bench-") as tmp:
         try:
+            open_ms = []
             for target in targets:
+                start = time.perf_counter()
                 backends.append(target.open(options))
+                open_ms.append((time.perf_counter() - start) * 1e3)
             frame_path = Path(source) if source is not None else _synthetic_file(backends[0], Path(tmp))
             frame = read_image(frame_path)
             (decode,) = time_interleaved([lambda: read_image(frame_path)], warmup, iters, block)
             reports = [_describe(t, b) for t, b in zip(targets, backends, strict=True)]
+            for report, ms in zip(reports, open_ms, strict=True):
+                report["startup"] = {"open_ms": ms}
             refs = reference_indices(targets)
             for report, ref in zip(reports, refs, strict=True):
                 report["reference"] = targets[ref].label
@@ -264,6 +269,10 @@ def _time_stages(
     from .preprocess import prepare_frame
 
     prepared = [prepare_frame(frame, b.metadata.size) for b in backends]
+    for backend, x, report in zip(backends, prepared, reports, strict=True):  # before any warm-up: cold
+        start = time.perf_counter()
+        backend.run(x[None])
+        report["startup"]["first_call_ms"] = (time.perf_counter() - start) * 1e3
     pre = time_interleaved([lambda b=b: prepare_frame(frame, b.metadata.size) for b in backends], warmup, iters, block)
     full = [i for i, b in enumerate(backends) if set(OUTPUT_NAMES) <= set(b.output_names)]
     outputs = {i: backends[i].run(prepared[i][None]) for i in full}
@@ -608,16 +617,17 @@ def format_report(report: dict[str, Any]) -> str:
         "",
         "Stages per frame, p50 ms (graph: per frame at the smallest batch; pipeline FPS: the four back to back).",
         "",
-        "| target | decode | preprocess | graph | postprocess | pipeline FPS | peak RSS MB (model + engine) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| target | decode | preprocess | graph | postprocess | pipeline FPS | peak RSS MB (model + engine) "
+        "| open ms | first call ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in report["targets"]:
         g = min(t["batches"], key=lambda g: g["batch"])
-        post = t["postprocess"]
+        post, startup = t["postprocess"], t.get("startup") or {}  # reports saved before startup was recorded
         lines.append(
             f"| {t['label']} | {report['decode']['p50_ms']:.2f} | {t['preprocess']['p50_ms']:.2f} | "
             f"{g['p50_ms'] / g['batch']:.2f} | {_num(post and post['p50_ms'])} | {_num(t['pipeline_fps'], 1)} | "
-            f"{_memory(t['memory'])} |"
+            f"{_memory(t['memory'])} | {_num(startup.get('open_ms'), 0)} | {_num(startup.get('first_call_ms'), 1)} |"
         )
     if s["accuracy_data"]:
         lines += [

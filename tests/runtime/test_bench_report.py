@@ -31,7 +31,7 @@ from .graphs import BOTTLE, HEIGHT, WIDTH
 STATS = {"iters", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p99_ms"}
 TARGET_KEYS = {
     "label", "path", "backend", "precision", "engine", "model", "backbone", "part", "input_size", "reference",
-    "preprocess", "postprocess", "batches", "pipeline_fps", "memory", "accuracy",
+    "preprocess", "postprocess", "batches", "pipeline_fps", "memory", "accuracy", "startup",
 }  # fmt: skip
 MACHINE_KEYS = {
     "cpu", "cores", "threads", "cpus_available", "platform", "python", "numpy", "opencv", "onnxruntime",
@@ -103,6 +103,7 @@ def test_compare_backends_in_one_run_with_ratios_and_accuracy(
     for t in report["targets"]:
         assert set(t) == TARGET_KEYS and set(t["preprocess"]) == set(t["postprocess"]) == STATS
         assert t["pipeline_fps"] > 0 and t["reference"] == "fixture.onnx onnxruntime"
+        assert t["startup"]["open_ms"] > 0 and t["startup"]["first_call_ms"] > 0
         for g, first in zip(t["batches"], ort["batches"], strict=True):
             assert g["ratio_to_reference"] == pytest.approx(g["p50_ms"] / first["p50_ms"])
             assert g["fps_ratio_to_reference"] == pytest.approx(g["fps"] / first["fps"])
