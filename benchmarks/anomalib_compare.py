@@ -140,8 +140,10 @@ def compare(edgead_onnx: Path, anomalib_onnx: Path, data: Path, batches: list[in
     their_outputs = [o.name for o in theirs.get_outputs()]
     their_batch = theirs.get_inputs()[0].shape[0]
 
-    def run_ours(x: np.ndarray) -> dict[str, np.ndarray]:
-        return dict(zip(["raw_score"], ours.run(["raw_score"], {"image": x}), strict=True))
+    our_outputs = [o.name for o in ours.get_outputs()]
+
+    def run_ours(x: np.ndarray) -> dict[str, np.ndarray]:  # every output, as anomalib's side: same work asked
+        return dict(zip(our_outputs, ours.run(our_outputs, {"image": x}), strict=True))
 
     def run_theirs(x: np.ndarray) -> dict[str, np.ndarray]:
         return dict(zip(their_outputs, theirs.run(their_outputs, {their_input: x}), strict=True))
