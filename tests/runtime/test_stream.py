@@ -224,6 +224,9 @@ def test_video_played_as_a_camera_ends_at_its_end(tmp_path: Path, video: Path, m
     assert summary.stop_reason == "end of source" and summary.counts["reconnects"] == 0
     assert summary.counts["captured"] == len(read_video(video))
     assert any(m.startswith("OpenCV ") and "FFMPEG" in m for m in logged), "the capture backends are stated"
+    frames = summary.counts["captured"]
+    stated = f"source video '{video}': 10 fps, 128x128, {frames} frames (live, drops oldest when behind)"
+    assert stated in logged, logged  # frame rate and resolution, as the file declares them
 
 
 def test_frame_queue_policies() -> None:
