@@ -72,14 +72,17 @@ def test_max_reconnects_gives_up_with_a_clear_error(model_path: Path) -> None:
         run_stream(config, log=lambda m: None, warn=lambda m: None)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(("sig", "mode"), [(signal.SIGINT, "--live"), (signal.SIGTERM, "--no-live")])
 def test_signal_stops_cleanly_and_flushes_everything(
-    tmp_path: Path, frames: list[np.ndarray], model_path: Path, sig: signal.Signals
+    tmp_path: Path, frames: list[np.ndarray], model_path: Path, sig: signal.Signals, mode: str
 ) -> None:
+    """Live: frames may drop, but every scored one is logged. Lossless: the capture thread blocks on a full queue,
+    and every frame captured before the signal is still scored and logged (none dropped)."""
     video = write_video(tmp_path / "line.avi", frames)
     events, out, summary = tmp_path / "ev.jsonl", tmp_path / "annotated.avi", tmp_path / "summary.json"
     code = "import sys; from edgead_runtime.cli import main; sys.exit(main())"
-    cmd = [sys.executable, "-c", code, "run", str(model_path), "--source", str(video), "--loop", "--live"]
+    cmd = [sys.executable, "-c", code, "run", str(model_path), "--source", str(video), "--loop", mode]
+    cmd += ["--queue-size", "4"]
     cmd += ["--events", str(events), "--video-out", str(out), "--summary", str(summary), "--status-every", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -93,6 +96,8 @@ def test_signal_stops_cleanly_and_flushes_everything(
     records = [json.loads(line) for line in events.read_text().splitlines()]  # every line whole
     s = json.loads(summary.read_text())
     assert len(records) == s["counts"]["processed"] == s["counts"]["captured"] - s["counts"]["dropped"]
+    if mode == "--no-live":
+        assert s["counts"]["dropped"] == 0 and [r["frame"] for r in records] == list(range(len(records)))
     assert s["outputs"]["video"]["frames"] == len(records)
     annotated = read_video(out)  # finalized: OpenCV reads it back whole
     assert len(annotated) == len(records)
