@@ -94,8 +94,20 @@ def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> Non
     p.add_argument(
         "--out", type=Path, metavar="RUN_DIR", help="run directory (default: runs/<model>-<data folder name>)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed for the holdout split and coreset (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default: %(default)s)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of every random choice: the holdout split, PatchCore's coreset, random projections, and for "
+        "stfpm, reverse_distillation and stad the initial weights and each epoch's shuffling (default: %(default)s)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        help="images per forward pass when fitting and scoring, and per optimizer step for trained models "
+        "(default: %(default)s)",
+    )
     p.add_argument(
         "--holdout",
         type=float,
@@ -108,23 +120,31 @@ def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> Non
         "Epochs on shuffled good images; after each, the loss on the held-out images decides early stopping\n"
         "and which epoch's weights are kept (RUN_DIR/checkpoint.safetensors, rewritten atomically).",
     )
-    schedule.add_argument("--epochs", type=int, help="maximum epochs (default: the model's)")
-    schedule.add_argument("--lr", type=float, help="learning rate (default: the model's)")
+    epochs = schedule.add_argument("--epochs", type=int, help="maximum epochs, at least 1 (default: the model's)")
+    lr = schedule.add_argument("--lr", type=float, help="learning rate, above 0 (default: the model's)")
     schedule.add_argument(
         "--patience",
         type=int,
         default=5,
-        help="stop after this many epochs without a better held-out loss (default: %(default)s)",
+        help="stop after this many epochs (at least 1) without a better held-out loss (default: %(default)s)",
     )
-    schedule.add_argument(
-        "--fast", action="store_true", help="the model's short schedule: minutes on a CPU, for CI and quick checks"
+    fast = schedule.add_argument(
+        "--fast",
+        action="store_true",
+        help="the model's short schedule (fewer epochs, same everything else), sized for CI and quick checks on a "
+        "CPU; --epochs overrides it",
     )
     p.set_defaults(func=_train)
     if not model_options:
         return
+    from edgead.train.distill import is_gradient_model
     from edgead.train.models import MODELS, model_names
 
     model_names()
+    trained = [MODELS[name] for name in MODEL_CHOICES if is_gradient_model(MODELS[name])]
+    epochs.help = epochs.help.replace("the model's", ", ".join(f"{m.model_name} {m.default_epochs}" for m in trained))
+    lr.help = lr.help.replace("the model's", ", ".join(f"{m.model_name} {m.default_lr:g}" for m in trained))
+    fast.help += " (" + ", ".join(f"{m.model_name}: {m.fast_epochs} epochs" for m in trained) + ")"
     added: set[str] = set()
     for name in MODEL_CHOICES:
         group = p.add_argument_group(f"{name} options")

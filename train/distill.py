@@ -38,11 +38,24 @@ def is_gradient_model(model: nn.Module | type[nn.Module]) -> bool:
 
 @dataclass(frozen=True)
 class Schedule:
+    """Epochs, learning rate and early stopping; a bad value fails here, naming its flag and the fix."""
+
     epochs: int
     lr: float
     patience: int
     batch_size: int
     seed: int
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise EdgeadError(f"--epochs {self.epochs}: train at least 1 epoch; pass --epochs 1 or more")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise EdgeadError(f"--lr {self.lr}: the learning rate must be a positive number, e.g. --lr 0.001")
+        if self.patience < 1:
+            raise EdgeadError(
+                f"--patience {self.patience}: early stopping waits at least 1 epoch for a better held-out loss; "
+                f"pass --patience 1 or more (--patience {self.epochs} never stops early)"
+            )
 
 
 @dataclass
@@ -81,15 +94,15 @@ def fit_by_gradient(
         raise EdgeadError("early stopping needs held-out good images; raise --holdout above 0")
     generator = torch.Generator().manual_seed(schedule.seed)
 
-    def frames_to_batches(frames: np.ndarray, order: np.ndarray | None = None) -> Iterator[torch.Tensor]:
-        order = np.arange(len(frames)) if order is None else order
-        for start in range(0, len(order), schedule.batch_size):
-            yield to_images(torch.from_numpy(frames[order[start : start + schedule.batch_size]]))
+    def images(
+        frames: np.ndarray, desc: str | None = None, order: np.ndarray | None = None, leave: bool = True
+    ) -> Iterator[torch.Tensor]:
+        return (to_images(b) for b in batches(frames, schedule.batch_size, desc, order, leave))
 
     model.eval()
     if hasattr(model, "prepare"):
         with torch.no_grad():
-            model.prepare(frames_to_batches(fit_frames))
+            model.prepare(images(fit_frames, "preparing"))
     optimizer = model.make_optimizer(schedule.lr)
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     if not trainable:
@@ -106,20 +119,19 @@ def fit_by_gradient(
             model.train()
             order = torch.randperm(len(fit_frames), generator=generator).numpy()
             total, count = 0.0, 0
-            for images in frames_to_batches(fit_frames, order):
+            for batch in images(fit_frames, order=order):
                 optimizer.zero_grad(set_to_none=True)
-                loss = model.loss(images)
-                if not torch.isfinite(loss):
-                    raise EdgeadError(
-                        f"training diverged at epoch {epoch + 1} (loss {loss.item()}); lower --lr (now {schedule.lr})"
-                    )
+                loss = model.loss(batch)
+                _check_finite("loss", loss.item(), epoch, schedule)
                 loss.backward()
                 optimizer.step()
-                total, count = total + loss.item() * len(images), count + len(images)
+                total, count = total + loss.item() * len(batch), count + len(batch)
                 bar.update(1)
                 bar.set_postfix(epoch=f"{epoch + 1}/{schedule.epochs}", loss=f"{loss.item():.4g}")
             history.train_loss.append(total / count)
-            history.val_loss.append(_mean_loss(model, frames_to_batches(val_frames)))
+            history.val_loss.append(_mean_loss(model, images(val_frames, "held-out loss", leave=False)))
+            # a NaN never beats the best loss: without this check the untrained weights would be kept silently
+            _check_finite("held-out loss", history.val_loss[-1], epoch, schedule)
             if history.val_loss[-1] < best_val:
                 best_val, history.best_epoch = history.val_loss[-1], epoch
                 best_state = _trainable_state(model, trainable)
@@ -140,7 +152,7 @@ def fit_by_gradient(
     model.eval()
     if hasattr(model, "finalize"):
         with torch.no_grad():
-            model.finalize(frames_to_batches(fit_frames))
+            model.finalize(images(fit_frames, "finalizing"))
     history.seconds = time.perf_counter() - start
     stop = f"stopped early after {len(history.train_loss)} epochs" if history.stopped_early else "all epochs run"
     print(
@@ -150,17 +162,34 @@ def fit_by_gradient(
     return history
 
 
+def batches(
+    frames: np.ndarray, batch_size: int, desc: str | None = None, order: np.ndarray | None = None, leave: bool = True
+) -> Iterator[torch.Tensor]:
+    """uint8 frames [N, H, W, 3] as torch batches (in ``order`` when given), with a progress bar when ``desc`` is."""
+    order = np.arange(len(frames)) if order is None else order
+    starts = range(0, len(order), batch_size)
+    if desc:
+        starts = tqdm(starts, desc=desc, unit="batch", leave=leave)
+    for start in starts:
+        yield torch.from_numpy(frames[order[start : start + batch_size]])
+
+
+def _check_finite(what: str, value: float, epoch: int, schedule: Schedule) -> None:
+    if not math.isfinite(value):
+        raise EdgeadError(f"training diverged at epoch {epoch + 1} ({what} {value}); lower --lr (now {schedule.lr})")
+
+
 def _save_checkpoint(path: Path, state: dict[str, torch.Tensor]) -> None:
     atomic_write(path, lambda tmp: save_file(state, tmp))
 
 
 @torch.no_grad()
-def _mean_loss(model: nn.Module, batches: Iterator[torch.Tensor]) -> float:
+def _mean_loss(model: nn.Module, images: Iterator[torch.Tensor]) -> float:
     model.eval()
     total, count = 0.0, 0
-    for images in batches:
-        total += model.loss(images).item() * len(images)
-        count += len(images)
+    for batch in images:
+        total += model.loss(batch).item() * len(batch)
+        count += len(batch)
     return total / count
 
 

@@ -8,34 +8,23 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from edgead_runtime.errors import EdgeadError
 from edgead_runtime.metadata import OUTPUT_NAMES
 
 from .calibration import Calibration, calibrate
 from .data import Dataset, find_dataset, load_frames, load_masks, split_holdout
-from .distill import Schedule, fit_by_gradient, is_gradient_model
+from .distill import Schedule, batches, fit_by_gradient, is_gradient_model
 from .graph import DetectorGraph
 from .metrics import evaluate, format_metrics_table
 from .models import get_model_class
 from .run import METRICS, TRAINING, TrainConfig, build_graph, save_run, write_json
 
 PARITY_FRAME_COUNT = 8
-
-
-def batches(frames: np.ndarray, batch_size: int, desc: str | None = None) -> Iterator[torch.Tensor]:
-    """uint8 frames [N, H, W, 3] as torch batches, with a progress bar when ``desc`` is given."""
-    starts = range(0, len(frames), batch_size)
-    if desc:
-        starts = tqdm(starts, desc=desc, unit="batch")
-    for start in starts:
-        yield torch.from_numpy(frames[start : start + batch_size])
 
 
 @torch.no_grad()
@@ -52,7 +41,13 @@ def run_graph(
 
 def train(config: TrainConfig) -> Path:
     """Train, calibrate, evaluate and save a run; return the run directory."""
-    if not is_gradient_model(get_model_class(config.model)):
+    model_cls = get_model_class(config.model)
+    if config.batch_size < 1:
+        raise EdgeadError(f"--batch-size {config.batch_size}: pass --batch-size 1 or more")
+    schedule = None
+    if is_gradient_model(model_cls):
+        schedule = _schedule(config, model_cls)  # a bad value fails now, not after loading the images
+    else:
         _reject_schedule_flags(config)
     torch.manual_seed(config.seed)
     run_dir = Path(config.out)
@@ -73,9 +68,7 @@ def train(config: TrainConfig) -> Path:
     start = time.perf_counter()
     history = None
     if is_gradient_model(graph.model):
-        history = fit_by_gradient(
-            graph.model, graph.input, fit_frames, holdout_frames, _schedule(config, graph.model), run_dir
-        )
+        history = fit_by_gradient(graph.model, graph.input, fit_frames, holdout_frames, schedule, run_dir)
     else:
         graph.model.fit(graph.input(batch) for batch in batches(fit_frames, config.batch_size, "fitting"))
     fit_seconds = time.perf_counter() - start
@@ -95,14 +88,18 @@ def train(config: TrainConfig) -> Path:
     return run_dir
 
 
-def _schedule(config: TrainConfig, model: torch.nn.Module) -> Schedule:
-    epochs = config.epochs or (model.fast_epochs if config.fast else model.default_epochs)
-    return Schedule(epochs, config.lr or model.default_lr, config.patience, config.batch_size, config.seed)
+def _schedule(config: TrainConfig, model_cls: type[torch.nn.Module]) -> Schedule:
+    """The flags given, else the model's defaults (``--fast``: its short schedule); ``--epochs`` beats ``--fast``."""
+    epochs = config.epochs
+    if epochs is None:
+        epochs = model_cls.fast_epochs if config.fast else model_cls.default_epochs
+    lr = model_cls.default_lr if config.lr is None else config.lr
+    return Schedule(epochs, lr, config.patience, config.batch_size, config.seed)
 
 
 def _reject_schedule_flags(config: TrainConfig) -> None:
     """--epochs/--lr/--fast mean nothing to a model fitted in one pass; say so rather than ignore them."""
-    flags = {"--epochs": config.epochs, "--lr": config.lr, "--fast": config.fast}
+    flags = {"--epochs": config.epochs is not None, "--lr": config.lr is not None, "--fast": config.fast}
     given = [flag for flag, value in flags.items() if value]
     if given:
         raise EdgeadError(
