@@ -86,21 +86,35 @@ class UpsampleBlur(nn.Module):
         return torch.from_numpy((blur @ upsample).astype(np.float32))
 
 
+def resize_bilinear(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """[N, C, h, w] -> [N, C, *size], bilinear with half-pixel centres (align_corners=False); no op when already
+    that size, so the exported graph gets no Resize node for the finest stage."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def concat_at_finest(features: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Stage features [N, C_k, h_k, w_k] resized to the finest (first) one's size, concatenated: [N, ΣC_k, h, w]."""
+    size = features[0].shape[-2:]
+    return torch.cat([resize_bilinear(f, size) for f in features], dim=1)
+
+
 MAP_COMBINE_MODES = ("add", "multiply")
 
 
 def combine_stage_maps(maps: Sequence[torch.Tensor], mode: str) -> torch.Tensor:
     """Per-stage maps [N, h_k, w_k] -> one map at the first (finest) stage's size, by sum or product.
 
-    Bilinear upsampling (align_corners=False) to that fixed size, as the distillation papers do before
-    combining; the graph then upsamples the combined map to the input size and blurs it.
+    Each coarser map is bilinearly resized to the finest stage's size (64x64 at 256 px for strides 4-16) and
+    combined there; the graph then upsamples the combined map to the input size and blurs it. anomalib and the
+    papers' code resize every stage to the image size first; the model READMEs say what that changes.
     """
     if mode not in MAP_COMBINE_MODES:
         raise ValueError(f"map combine mode must be one of {', '.join(MAP_COMBINE_MODES)}, got '{mode}'")
-    size = tuple(maps[0].shape[-2:])
+    size = maps[0].shape[-2:]
     combined = maps[0]
     for m in maps[1:]:
-        if tuple(m.shape[-2:]) != size:
-            m = F.interpolate(m.unsqueeze(1), size=size, mode="bilinear", align_corners=False).squeeze(1)
+        m = resize_bilinear(m.unsqueeze(1), size).squeeze(1)
         combined = combined + m if mode == "add" else combined * m
     return combined

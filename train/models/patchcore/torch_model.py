@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from ...backbones import FeatureExtractor
 from .. import register_model
+from ..layers import concat_at_finest
 from .coreset import greedy_coreset, nearest_in_bank, random_projection
 
 BANK_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
@@ -77,15 +78,10 @@ class PatchCore(nn.Module):
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Locally aware patch features [N, D, h, w] at the first stage's resolution."""
-        features = self.backbone(images)
-        size = features[0].shape[-2:]
         # 3x3 neighbourhood aggregation (Eq. 2), then all stages at the finest resolution
-        pooled = [F.avg_pool2d(f, kernel_size=3, stride=1, padding=1) for f in features]
-        pooled = [
-            p if p.shape[-2:] == size else F.interpolate(p, size=size, mode="bilinear", align_corners=False)
-            for p in pooled
-        ]
-        embedding = torch.cat(pooled, dim=1)
+        embedding = concat_at_finest(
+            [F.avg_pool2d(f, kernel_size=3, stride=1, padding=1) for f in self.backbone(images)]
+        )
         if self.options.embed_dim:
             n, c, h, w = embedding.shape
             flat = embedding.permute(0, 2, 3, 1).reshape(-1, 1, c)

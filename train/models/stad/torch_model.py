@@ -24,6 +24,7 @@ from edgead_runtime.errors import EdgeadError
 
 from ...backbones import FeatureExtractor
 from .. import register_model
+from ..layers import concat_at_finest
 
 PROJECTIONS = ("pca", "random")
 
@@ -142,10 +143,7 @@ class STAD(nn.Module):
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Backbone stages upsampled to the finest one and concatenated: [N, C, h, w]."""
-        feats = self.backbone(images)
-        size = feats[0].shape[-2:]
-        ups = [f if f.shape[-2:] == size else F.interpolate(f, size=size, mode="bilinear") for f in feats]
-        return torch.cat(ups, 1)
+        return concat_at_finest(self.backbone(images))
 
     def teacher(self, images: torch.Tensor) -> torch.Tensor:
         """Normalized teacher descriptors [N, d, h, w]: one 1x1 convolution over the backbone features."""
@@ -175,8 +173,7 @@ class STAD(nn.Module):
             eigvals, eigvecs = torch.linalg.eigh(cov)  # ascending
             projection = eigvecs[:, -d:].flip(1)
         else:
-            generator = torch.Generator().manual_seed(0)
-            gaussian = torch.randn(cov.shape[0], d, generator=generator, dtype=torch.float64)
+            gaussian = torch.randn(cov.shape[0], d, dtype=torch.float64)  # torch's generator: `edgead train --seed`
             projection, _ = torch.linalg.qr(gaussian)  # orthonormal columns
         variance = ((cov @ projection) * projection).sum(0)
         self.feature_mean = mean.float()
