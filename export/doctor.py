@@ -329,7 +329,8 @@ def _check_topk(graph: Graph, report: Report, spec: dict, node: onnx.NodeProto) 
             "topk",
             f"K ('{k_name}') is computed at run time; TensorRT {report.label} needs it constant"
             if severity == "error"
-            else f"K ('{k_name}') is computed at run time, so K <= {k_max} cannot be checked",
+            else f"K ('{k_name}') is computed at run time: TensorRT {report.label} parses a run-time K (ITopKLayer "
+            f"input 1, since 8.6), but ITopKLayer takes K <= {k_max} only, and that cannot be checked statically",
             FOLD_FIX if _foldable_tensor(graph, k_name) else "make K a constant (an initializer) in the exporting code",
             name,
             "TopK",

@@ -21,6 +21,9 @@ class Format:
     writer: str  # "module:function", called as writer(source, output, precision, part) -> Written
     from_onnx: bool = False  # also converts an already exported .onnx file (no torch check then)
     options: tuple[str, ...] = ()  # format-specific keyword options the writer takes (CLI flags)
+    # the writer runs `edgead doctor` itself (``doctor=`` keyword), on the graph it hands to the engine builder
+    # before the builder parses it and on every .onnx it writes; export does not run it again afterwards
+    doctors_itself: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ FORMATS: dict[str, Format] = {
             "dla_core",
             "calibration_data",
         ),
+        doctors_itself=True,
     ),
 }
 
@@ -68,6 +72,7 @@ def export(
     """Write ``run_dir`` in format ``fmt``; print path, size, time, parity and the next command.
 
     ``doctor``: run ``edgead doctor`` (TensorRT 8.5, 10 and 11) on every ONNX graph written; an error fails the export.
+    For ``trt`` the writer runs it before TensorRT parses the graph (the installed TensorRT line for that graph).
 
     ``options`` are format-specific (None = not given); one the format does not take is an error.
     """
@@ -94,6 +99,8 @@ def export(
     start = time.perf_counter()
     module_name, function = spec.writer.split(":")
     writer = getattr(importlib.import_module(module_name), function)
+    if spec.doctors_itself:
+        options["doctor"] = doctor
     written: Written = writer(run_dir, output, precision, part, **options)
     size_mb = sum(p.stat().st_size for p in written.files if p.is_file()) / 1e6
     print(
@@ -101,7 +108,7 @@ def export(
     )
     for line in written.checks:
         print(line)
-    if doctor:
+    if doctor and not spec.doctors_itself:
         run_doctor(written.files)
     if part == "full":
         print(f"next: edgead-runtime predict {output} --source IMAGE_OR_DIR   |   edgead-runtime bench {output}")
@@ -111,20 +118,33 @@ def export(
 DOCTOR_TRT_VERSIONS = ("8.5", "10", "11")  # every exported graph must build in these; `edgead doctor` checks others
 
 
-def run_doctor(files: list[Path]) -> None:
-    """``edgead doctor`` on each ONNX graph in ``files``: print its summary; raise on an error finding."""
+def doctor_graphs(graphs: dict[Path, tuple[str, ...]]) -> list[str]:
+    """``edgead doctor --target trt`` on each graph for each of its TensorRT lines; print each summary line.
+
+    Returns one text per graph that has errors (its path, and each error per TensorRT line); empty when all are ready.
+    """
     from .doctor import diagnose
 
-    for path in [p for p in files if p.suffix == ".onnx" and p.is_file()]:
-        rejected = []
-        for version in DOCTOR_TRT_VERSIONS:
+    rejected = []
+    for path, versions in graphs.items():
+        errors = []
+        for version in versions:
             report = diagnose(path, "trt", version)
             print(report.summary())
             if not report.ok:
-                errors = "\n".join(f.line() for f in report.findings if f.severity == "error")
-                rejected.append(f"TensorRT {version}:\n{errors}")
-        if rejected:
-            raise EdgeadError(
-                f"'{path}' was written, but TensorRT would reject it:\n" + "\n".join(rejected) + "\n"
-                f"full report: edgead doctor {path} --trt-version VERSION; --skip-doctor exports anyway"
-            )
+                lines = "\n".join(f.line() for f in report.findings if f.severity == "error")
+                errors.append(f"TensorRT {report.label}:\n{lines}")
+        if errors:
+            rejected.append(f"'{path}':\n" + "\n".join(errors))
+    return rejected
+
+
+def run_doctor(files: list[Path]) -> None:
+    """``edgead doctor`` (TensorRT 8.5, 10, 11) on each ONNX graph in ``files``; raise on an error finding."""
+    graphs = {p: DOCTOR_TRT_VERSIONS for p in files if p.suffix == ".onnx" and p.is_file()}
+    rejected = doctor_graphs(graphs)
+    if rejected:
+        raise EdgeadError(
+            "written, but TensorRT would reject it:\n" + "\n".join(rejected) + "\n"
+            "full report: edgead doctor MODEL.onnx --trt-version VERSION; --skip-doctor exports anyway"
+        )

@@ -20,6 +20,7 @@ TensorRT and no torch. The fp16/int8 graph variants come from ``edgead.export.pr
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -34,9 +35,8 @@ from edgead_runtime.engine_file import EngineInfo, rebuild_command, sidecar_path
 from edgead_runtime.errors import EdgeadError
 from edgead_runtime.files import write_bytes
 
-from .formats import Written
+from .formats import DOCTOR_TRT_VERSIONS, Written, doctor_graphs
 from .tensorrt_plan import (
-    CALIBRATION_LIMIT,
     BuildOptions,
     BuildPlan,
     LayerTypes,
@@ -48,6 +48,7 @@ from .tensorrt_plan import (
     fp32_pins,
     plan_build,
     read_onnx,
+    version_rules,
 )
 
 CALIBRATION_BATCH = 8
@@ -57,10 +58,21 @@ PARITY_FRAMES = 4
 # ---------------------------------------------------------------- the TensorRT part
 
 
-def _flag_bits(enum: Any, names: Sequence[str]) -> int:
+def _member(trt: Any, enum: str, name: str) -> Any:
+    """``trt.<enum>.<name>``, or a TrtBuildError naming the TensorRT release that lacks it."""
+    member = getattr(getattr(trt, enum), name, None)
+    if member is None:
+        raise TrtBuildError(
+            f"TensorRT {trt.__version__} has no {enum}.{name}, which this build plan needs; "
+            "report it with the plan lines printed above"
+        )
+    return member
+
+
+def _flag_bits(trt: Any, enum: str, names: Sequence[str]) -> int:
     bits = 0
     for name in names:
-        bits |= 1 << int(getattr(enum, name))
+        bits |= 1 << int(_member(trt, enum, name))
     return bits
 
 
@@ -151,7 +163,7 @@ def build(trt: Any, plan: BuildPlan, onnx_path: Path, node_names: Sequence[str],
     messages: list[str] = []
     logger = capturing_logger(trt, echo_level="WARNING")
     builder = trt.Builder(logger)
-    network = builder.create_network(_flag_bits(trt.NetworkDefinitionCreationFlag, plan.network_flags))
+    network = builder.create_network(_flag_bits(trt, "NetworkDefinitionCreationFlag", plan.network_flags))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = []
@@ -164,7 +176,7 @@ def build(trt: Any, plan: BuildPlan, onnx_path: Path, node_names: Sequence[str],
 
     config = builder.create_builder_config()
     for name in plan.builder_flags:
-        config.set_flag(getattr(trt.BuilderFlag, name))
+        config.set_flag(_member(trt, "BuilderFlag", name))
     for name in plan.cleared_flags:
         if hasattr(trt.BuilderFlag, name):  # clearing a flag a release no longer has is nothing to do
             config.clear_flag(getattr(trt.BuilderFlag, name))
@@ -261,31 +273,62 @@ def _variant(source: Path, precision: str, frames: np.ndarray | None) -> Path:
     return Path(variants.quantize_int8(source, out, frames))
 
 
-def _source_onnx(source: Path, part: str) -> Path:
-    """An exported .onnx as it is; a run directory is exported to RUN/<model>.onnx first (needs torch)."""
+def _source_onnx(source: Path, part: str) -> tuple[Path, list[Path]]:
+    """(graph, files written): an exported .onnx as it is; a run directory is exported to RUN/<model>.onnx first."""
     if source.is_file() and source.suffix.lower() == ".onnx":
-        return source
-    from edgead.train.run import load_config
+        return source, []
+    from edgead.train.run import load_config  # torch: a run directory is exported here
 
     from .onnx_export import write_onnx
 
     config = load_config(source)
     suffix = ".onnx" if part == "full" else f".{part}.onnx"
     onnx_path = source / f"{config.model}{suffix}"
-    for line in write_onnx(source, onnx_path, "fp32", part).checks:
+    written = write_onnx(source, onnx_path, "fp32", part)
+    for line in written.checks:
         print(line)
-    return onnx_path
+    return onnx_path, written.files
 
 
-def _calibration(options: BuildOptions, source: Path, size: tuple[int, int]) -> np.ndarray:
-    """Good images for int8: --calibration-data, else a run directory's own training images."""
+def _calibration(options: BuildOptions, source: Path, size: tuple[int, int]) -> tuple[BuildOptions, np.ndarray]:
+    """Good images for int8, and the options with the folder they came from (so the rebuild command has it).
+
+    --calibration-data, else a run directory's own training data (its config.json ``data``).
+    """
     if options.calibration_data is not None:
-        return calibration_frames(Path(options.calibration_data), size)
-    if source.is_dir():  # a run directory knows its fit split (torch is there, it trained)
-        from .precision import calibration_frames as run_frames
+        return options, calibration_frames(Path(options.calibration_data), size)
+    if source.is_dir():  # a run directory knows its data (torch is there, it trained)
+        from edgead.train.run import load_config
 
-        return run_frames(source, CALIBRATION_LIMIT)
-    raise TrtBuildError("int8 needs good images for its scales: pass --calibration-data DIR")
+        folder = Path(load_config(source).data).resolve()
+        if not folder.is_dir():
+            raise TrtBuildError(
+                f"int8 calibrates on the run's good images, but its data folder '{folder}' (config.json 'data' of "
+                f"'{source}') does not exist here: pass --calibration-data DIR"
+            )
+        return dataclasses.replace(options, calibration_data=folder), calibration_frames(folder, size)
+    raise TrtBuildError(
+        f"int8 from the fp32 graph '{source}' needs good images for its scales: pass --calibration-data DIR "
+        "(a folder of good images, or an MVTec category). An int8 .onnx written by `edgead export --precision "
+        "int8` already carries its scales and needs none"
+    )
+
+
+def _doctor_before_build(parsed: Path, written: Sequence[Path], tensorrt_version: str) -> None:
+    """`edgead doctor` on the graph TensorRT will parse (for this TensorRT line) and on every .onnx written."""
+    from .doctor import TRT_VERSIONS
+
+    line = version_rules(tensorrt_version).line
+    graphs = {p: DOCTOR_TRT_VERSIONS for p in written if p.suffix == ".onnx" and p.is_file()}
+    installed = (line,) if line in TRT_VERSIONS else DOCTOR_TRT_VERSIONS
+    graphs[parsed] = tuple(dict.fromkeys([*installed, *graphs.get(parsed, ())]))
+    rejected = doctor_graphs(graphs)
+    if rejected:
+        raise TrtBuildError(
+            f"no engine built: edgead doctor found errors that TensorRT {tensorrt_version} or the lines export "
+            "checks would reject:\n" + "\n".join(rejected) + "\nfull report: edgead doctor MODEL.onnx "
+            "--trt-version VERSION; --skip-doctor builds anyway"
+        )
 
 
 def write_engine_file(
@@ -301,8 +344,13 @@ def write_engine_file(
     timing_cache: Path | None = None,
     dla_core: int | None = None,
     calibration_data: Path | None = None,
+    doctor: bool = True,
 ) -> Written:
-    """The format table's writer for ``trt``: ONNX (or a run directory) -> engine + sidecar."""
+    """The format table's writer for ``trt``: ONNX (or a run directory) -> engine + sidecar.
+
+    Order: plan, variant (if one is needed), doctor on what TensorRT will parse, build, then the engine is
+    written under a temporary name, loaded back and run against ONNX Runtime, and only then moved into place.
+    """
     options = BuildOptions(
         precision,
         precision_mode,
@@ -316,24 +364,23 @@ def write_engine_file(
     )
     trt = import_tensorrt_for_build()
     source, output = Path(source), Path(output)
-    onnx_path = _source_onnx(source, part)
+    onnx_path, written = _source_onnx(source, part)
     metadata, graph_kind, node_names = read_onnx(onnx_path)
     size = (int(metadata["input"]["height"]), int(metadata["input"]["width"]))
-    plan = plan_build(options, trt.__version__, size)
+    plan = plan_build(options, trt.__version__, size, graph_kind, f"'{onnx_path}'")
     for line in plan.messages:
         print(f"plan: {line}")
-    frames = _calibration(options, source, size) if plan.needs_images else None
-    files: list[Path] = []
+    frames = None
+    if plan.needs_images:
+        options, frames = _calibration(options, source, size)
+    files: list[Path] = list(written)
     graph = onnx_path
-    if plan.onnx_variant != graph_kind:
-        if graph_kind != "fp32":
-            raise TrtBuildError(
-                f"'{onnx_path}' is already a {graph_kind} graph; build it with --precision {graph_kind}, "
-                "or start from the fp32 .onnx"
-            )
+    if plan.makes_variant:
         graph = _variant(onnx_path, plan.onnx_variant, frames)
         files.append(graph)
         metadata, _, node_names = read_onnx(graph)
+    if doctor:
+        _doctor_before_build(graph, files, trt.__version__)
     start = time.perf_counter()
     built = build(trt, plan, graph, node_names, frames)
     info = EngineInfo(
@@ -347,32 +394,63 @@ def write_engine_file(
         build_args=options.build_args(),
         dla_core=built.dla_core,
     )
-    write_engine(output, built.engine, metadata, info)
-    files += [output, sidecar_path(output)]
     checks = [
         *built.messages,
         f"built with TensorRT {trt.__version__} on {built.device} (compute "
         f"{built.compute_capability}) in {time.perf_counter() - start:.0f} s, batch {plan.batch[0]}..{plan.batch[2]}",
     ]
-    checks.append(parity_line(output, graph, frames, size))
+    checks.append(_write_checked(output, built.engine, metadata, info, graph, frames, size))
     checks.append(f"rebuild (same TensorRT + GPU only): {rebuild_command(output, info)}")
-    return Written(files, checks)
+    return Written([*files, output, sidecar_path(output)], checks)
+
+
+def _write_checked(
+    output: Path,
+    engine: bytes,
+    metadata: dict[str, Any],
+    info: EngineInfo,
+    graph: Path,
+    frames: np.ndarray | None,
+    size: tuple[int, int],
+) -> str:
+    """Write engine + sidecar under a temporary name, check them, then move both into place.
+
+    A build whose engine does not load back or run leaves nothing at ``output`` (an older engine there stays).
+    """
+    partial = output.with_name(f".{output.name}.partial")
+    try:
+        write_engine(partial, engine, metadata, info)
+        line = parity_line(partial, graph, frames, size)
+    except BaseException as exc:
+        for path in (partial, sidecar_path(partial)):
+            path.unlink(missing_ok=True)
+        if isinstance(exc, EdgeadError):
+            raise TrtBuildError(
+                f"the engine was built but failed its check against ONNX Runtime, so nothing was written to "
+                f"'{output}': {exc}"
+            ) from exc
+        raise
+    os.replace(partial, output)
+    os.replace(sidecar_path(partial), sidecar_path(output))
+    return line
 
 
 def parity_line(engine: Path, onnx_path: Path, frames: np.ndarray | None, size: tuple[int, int]) -> str:
     """Engine vs ONNX Runtime (CPU) on the same frames: max |diff| of each output, reported, not judged.
 
-    fp16 and int8 engines differ from fp32 by design; the numbers let a user see by how much.
+    fp16 and int8 engines differ from fp32 by design; the numbers let a user see by how much. The batch is
+    PARITY_FRAMES frames, raised to the engine's minimum batch (frames repeat) and capped at its maximum.
     """
     from edgead_runtime.backends import open_backend
 
-    if frames is None:
-        frames = np.random.default_rng(0).integers(0, 256, (PARITY_FRAMES, *size, 3), dtype=np.uint8)
-        what = "random frames"
-    else:
-        what = "calibration images"
     with open_backend(engine, "tensorrt") as trt_backend, open_backend(onnx_path, "onnxruntime") as ort_backend:
-        batch = np.ascontiguousarray(frames[: min(PARITY_FRAMES, trt_backend.max_batch)])
+        n = min(max(PARITY_FRAMES, trt_backend.min_batch), trt_backend.max_batch)
+        if frames is None:
+            frames = np.random.default_rng(0).integers(0, 256, (n, *size, 3), dtype=np.uint8)
+            what = "random frames"
+        else:
+            what = "calibration images" + (f" (repeated to the minimum batch {n})" if len(frames) < n else "")
+        batch = np.ascontiguousarray(np.resize(frames, (n, *frames.shape[1:])))
         got, ref = trt_backend.run(batch), ort_backend.run(batch)
     diffs = ", ".join(f"{k} {float(np.abs(got[k].astype(np.float32) - ref[k]).max()):.2e}" for k in ref if k in got)
     return f"engine vs onnxruntime (CPU, {onnx_path.name}) on {len(batch)} {what}: max |diff| {diffs}"

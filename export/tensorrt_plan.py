@@ -103,19 +103,25 @@ class BuildPlan:
     rules: VersionRules
     precision: str
     precision_mode: str
+    source_precision: str  # the precision the given graph already has (its edgead metadata)
     onnx_variant: str  # the graph to parse: "fp32", "fp16" (fp16-typed) or "int8" (Q/DQ)
     network_flags: tuple[str, ...]  # NetworkDefinitionCreationFlag names
     builder_flags: tuple[str, ...]  # BuilderFlag names to set
     cleared_flags: tuple[str, ...]  # BuilderFlag names to clear
-    pin_fp32_layers: bool  # weak typing (8.x) made to obey the fp16 graph's fp32 layers
+    pin_fp32_layers: bool  # weak typing (8.x, DLA on 10.x) made to obey the fp16 graph's fp32 layers
     calibrator: bool  # IInt8EntropyCalibrator2 over good images
-    needs_images: bool  # int8: calibration images (Q/DQ scales or the calibrator)
+    needs_images: bool  # good images: to make the int8 Q/DQ variant, or for the calibrator
     batch: tuple[int, int, int]
     shapes: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]  # min/opt/max input shapes
     workspace_bytes: int | None
     timing_cache: Path | None
     dla_core: int | None
     messages: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def makes_variant(self) -> bool:
+        """Whether the graph to parse is written first (fp16 / int8 variant of an fp32 graph)."""
+        return self.onnx_variant != self.source_precision
 
 
 def resolve_batch(options: BuildOptions) -> tuple[tuple[int, int, int], list[str]]:
@@ -145,21 +151,81 @@ def resolve_batch(options: BuildOptions) -> tuple[tuple[int, int, int], list[str
     return batch, messages
 
 
-def plan_build(options: BuildOptions, tensorrt_version: str, input_size: tuple[int, int]) -> BuildPlan:
-    """Decide the whole build for ``options`` on ``tensorrt_version`` for a graph of ``input_size`` (h, w)."""
+DLA_FIRST_11 = (11, 4, 1)  # NVIDIA: no DLA in 11.0-11.3, none for JetPack in 11.4.0; 11.4.1 on JetPack 7.2.2+
+DLA_LAST_10 = (10, 7)  # NVIDIA's 11.3 docs: "TensorRT 10.7 was the last release that supported DLA"
+
+
+def dla_rules(dla: int, precision: str, mode: str, rules: VersionRules, tensorrt_version: str) -> list[str]:
+    """Refuse what TensorRT's DLA does not take; the messages for what it does (docs/tensorrt.md, "DLA")."""
+    if dla < 0:
+        raise TrtBuildError(f"--dla-core must be >= 0, got {dla}")
+    if precision == "fp32":
+        raise TrtBuildError("DLA runs fp16 and int8 only; pass --precision fp16 or int8 with --dla-core")
+    version = parse_version(tensorrt_version)
+    if rules.always_strongly_typed:
+        if version[:3] < DLA_FIRST_11:
+            raise TrtBuildError(
+                f"TensorRT {tensorrt_version} has no DLA support (NVIDIA lists none in 11.0 to 11.3 and none for "
+                "JetPack in 11.4.0; 11.4.1 supports Jetson AGX Orin on JetPack 7.2.2+): drop --dla-core to build "
+                "for the GPU, or build with TensorRT 10.x (JetPack 6.1/6.2)"
+            )
+        note = f"DLA on TensorRT {rules.line}: strongly typed, precision from the {precision} graph"
+        return [f"{note} (NVIDIA's documented way; not run by edgead on a DLA)"]
+    if precision == "int8" and mode == "graph":
+        raise TrtBuildError(
+            f"TensorRT {rules.line} DLA does not run explicitly quantized (Q/DQ) graphs; for int8 on DLA use "
+            "--precision-mode builder (INT8 flag + entropy calibrator over good images, which DLA takes), or "
+            "--precision fp16"
+        )
+    messages = []
+    if rules.strongly_typed_flag and mode == "graph":
+        messages.append(
+            "DLA on TensorRT 10: weakly typed network (NVIDIA documents DLA with FP16/INT8 builder flags before "
+            "11.x, not with STRONGLY_TYPED): fp16 graph + FP16 flag, its fp32 layers pinned (they run on the GPU)"
+        )
+    if rules.line == "10" and version[:2] > DLA_LAST_10:
+        messages.append(
+            f"NVIDIA names 10.7 as the last release with DLA; if TensorRT {tensorrt_version} reports no DLA core "
+            "the build says so and targets the GPU"
+        )
+    return messages
+
+
+def plan_build(
+    options: BuildOptions,
+    tensorrt_version: str,
+    input_size: tuple[int, int],
+    source_precision: str = "fp32",
+    source: str = "the graph",
+) -> BuildPlan:
+    """Decide the whole build for ``options`` on ``tensorrt_version`` for a graph of ``input_size`` (h, w).
+
+    ``source_precision`` is what the given graph already is (its metadata): an fp16 or int8 graph is
+    built as it is, with the matching ``--precision``; ``source`` names it in errors.
+    """
     if options.precision not in PRECISIONS:
         raise TrtBuildError(f"--precision '{options.precision}' is not one of {', '.join(PRECISIONS)}")
     if options.precision_mode not in PRECISION_MODES:
         raise TrtBuildError(f"--precision-mode '{options.precision_mode}' is not one of {', '.join(PRECISION_MODES)}")
+    if source_precision not in PRECISIONS:
+        raise TrtBuildError(f"{source} has precision '{source_precision}' in its metadata, not one of {PRECISIONS}")
     rules = version_rules(tensorrt_version)
     precision, mode = options.precision, options.precision_mode
     if precision == "fp32":
         mode = "graph"  # nothing to choose: no reduced precision anywhere
+    if source_precision != "fp32" and (precision != source_precision or mode != "graph"):
+        raise TrtBuildError(
+            f"{source} is already a {source_precision} graph (its edgead metadata says so); build it with "
+            f"--precision {source_precision} --precision-mode graph, or start from the fp32 .onnx"
+        )
     messages: list[str] = []
     network: list[str] = []
     flags: list[str] = []
     pin = calibrator = False
     variant = precision if mode == "graph" else "fp32"
+    dla = options.dla_core
+    dla_messages = [] if dla is None else dla_rules(dla, precision, mode, rules, tensorrt_version)
+    weak_for_dla = dla is not None and rules.strongly_typed_flag  # 10.x: no STRONGLY_TYPED with DLA
 
     if rules.explicit_batch_flag:
         network.append("EXPLICIT_BATCH")
@@ -181,7 +247,7 @@ def plan_build(options: BuildOptions, tensorrt_version: str, input_size: tuple[i
         )
     elif rules.always_strongly_typed:
         messages.append(f"TensorRT {rules.line}: strongly typed network; {precision} comes from the {variant} graph")
-    elif rules.strongly_typed_flag:
+    elif rules.strongly_typed_flag and not weak_for_dla:
         network.append("STRONGLY_TYPED")
         messages.append(f"TensorRT 10: STRONGLY_TYPED network; {precision} comes from the {variant} graph")
     elif precision == "fp16":
@@ -195,15 +261,17 @@ def plan_build(options: BuildOptions, tensorrt_version: str, input_size: tuple[i
         flags.append("INT8")
         messages.append(f"TensorRT {rules.line}: Q/DQ graph + INT8 flag (explicit quantization needs it on 8.x)")
 
-    dla = options.dla_core
     if dla is not None:
-        if dla < 0:
-            raise TrtBuildError(f"--dla-core must be >= 0, got {dla}")
-        if precision == "fp32":
-            raise TrtBuildError("DLA runs fp16 and int8 only; pass --precision fp16 or int8 with --dla-core")
         flags.append("GPU_FALLBACK")
-        messages.append(f"DLA core {dla} with GPU fallback for layers DLA cannot run")
+        messages += [*dla_messages, f"DLA core {dla} with GPU fallback for layers DLA cannot run"]
 
+    needs_images = calibrator or (variant == "int8" and source_precision != "int8")
+    if options.calibration_data is not None and not needs_images:
+        raise TrtBuildError(
+            f"--calibration-data is not used by this build: only int8 from an fp32 graph calibrates (the Q/DQ "
+            f"variant's scales, or the builder's calibrator); {source} is {source_precision} and --precision is "
+            f"{precision}. Drop --calibration-data"
+        )
     batch, batch_messages = resolve_batch(options)
     messages += batch_messages
     height, width = input_size
@@ -217,13 +285,14 @@ def plan_build(options: BuildOptions, tensorrt_version: str, input_size: tuple[i
         rules=rules,
         precision=precision,
         precision_mode=mode,
+        source_precision=source_precision,
         onnx_variant=variant,
         network_flags=tuple(network),
         builder_flags=tuple(flags),
         cleared_flags=("TF32",),
         pin_fp32_layers=pin,
         calibrator=calibrator,
-        needs_images=precision == "int8",
+        needs_images=needs_images,
         batch=batch,
         shapes=shapes,  # type: ignore[arg-type]
         workspace_bytes=workspace,
@@ -294,19 +363,27 @@ def format_parser_errors(onnx_path: Path, errors: Sequence[ParserError], node_na
     )
 
 
-def graph_precision(model: Any) -> str:
-    """'int8' for a Q/DQ graph, 'fp16' for an fp16-typed one, else 'fp32' (an onnx.ModelProto)."""
-    from onnx import TensorProto
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
-    ops = {node.op_type for node in model.graph.node}
-    if {"QuantizeLinear", "DequantizeLinear"} & ops:
-        return "int8"
-    if any(t.data_type == TensorProto.FLOAT16 for t in model.graph.initializer):
-        return "fp16"
-    for node in model.graph.node:
-        if node.op_type == "Cast" and any(a.name == "to" and a.i == TensorProto.FLOAT16 for a in node.attribute):
-            return "fp16"
-    return "fp32"
+
+def graph_precision(metadata: dict[str, Any], op_types: set[str], path: Path) -> str:
+    """The graph's precision as its edgead metadata states it (``set_precision`` writes it), checked against Q/DQ.
+
+    The metadata, not the tensor types, says what the backbone computes in: a PatchCore graph trained with
+    ``--bank-dtype fp16`` holds an fp16 bank initializer but is an fp32 graph.
+    """
+    precision = str(metadata.get("precision", "fp32"))  # files from before precision variants are fp32
+    has_qdq = bool(set(QDQ_OPS) & op_types)
+    if precision not in PRECISIONS:
+        raise TrtBuildError(f"'{path}': edgead metadata precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    if has_qdq != (precision == "int8"):
+        found = "has Q/DQ nodes" if has_qdq else "has no Q/DQ nodes"
+        raise TrtBuildError(
+            f"'{path}' {found} but its edgead metadata says precision '{precision}': it was not written by "
+            "`edgead export`, or was edited since; export it again (`edgead export RUN --format onnx "
+            "[--precision int8]`)"
+        )
+    return precision
 
 
 def read_onnx(path: Path) -> tuple[dict[str, Any], str, list[str]]:
@@ -323,7 +400,9 @@ def read_onnx(path: Path) -> tuple[dict[str, Any], str, list[str]]:
         raise TrtBuildError(f"cannot read '{path}' as an ONNX model ({exc}); export it again") from exc
     text = {p.key: p.value for p in model.metadata_props}.get(METADATA_KEY)
     embedded_metadata(text, path, "metadata_props", "onnx")  # raises a clear error if absent or malformed
-    return json.loads(text), graph_precision(model), [n.name for n in model.graph.node]
+    metadata = json.loads(text)
+    precision = graph_precision(metadata, {n.op_type for n in model.graph.node}, Path(path))
+    return metadata, precision, [n.name for n in model.graph.node]
 
 
 def calibration_frames(folder: Path, size: tuple[int, int], limit: int = CALIBRATION_LIMIT) -> np.ndarray:

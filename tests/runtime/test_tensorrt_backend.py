@@ -18,12 +18,14 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from edgead_runtime.backends import backend_for, open_backend
+from edgead_runtime.backends import backend_for, onnxruntime_gpu, open_backend
 from edgead_runtime.backends.onnxruntime_gpu import (
+    CPU_EP,
     CUDA_EP,
     TRT_EP,
     providers_error,
     tensorrt_provider_options,
+    tensorrt_providers,
 )
 from edgead_runtime.backends.tensorrt import io_api
 from edgead_runtime.engine_file import (
@@ -207,6 +209,28 @@ def test_tensorrt_provider_options_for_fp16_and_an_engine_cache(tmp_path: Path) 
     assert tensorrt_provider_options("int8")["trt_int8_enable"] == "True"
     with pytest.raises(BackendError, match="precision 'bf16' is not supported"):
         tensorrt_provider_options("bf16")
+
+
+def test_ort_trt_hands_every_option_to_the_tensorrt_provider(
+    model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """open() -> the providers the session gets; onnxruntime-gpu is absent here, so the session is recorded."""
+    opened = {}
+
+    def record(cls, path, providers=None, intra_op_threads=None):  # stands in for the base ONNX Runtime open
+        opened.update(path=path, providers=providers, threads=intra_op_threads)
+
+    monkeypatch.setattr(onnxruntime_gpu, "_check_available", lambda requested: None)
+    monkeypatch.setattr(onnxruntime_gpu.OnnxRuntimeBackend, "open", classmethod(record))
+    cache = tmp_path / "cache"
+    open_backend(model_path, "ort-trt", precision="f16", engine_cache_dir=cache, device_id=1, workspace_gb=1.5)
+    assert opened["providers"] == tensorrt_providers("fp16", cache, 1, 1.5)
+    trt_name, trt_options = opened["providers"][0]
+    assert trt_name == TRT_EP and trt_options["trt_max_workspace_size"] == str(3 << 29)
+    assert trt_options["trt_fp16_enable"] == "True" and trt_options["device_id"] == "1"
+    assert opened["providers"][1:] == [(CUDA_EP, {"device_id": "1"}), CPU_EP] and cache.is_dir()
+    with pytest.raises(BackendError, match="workspace_gb must be > 0, got 0"):
+        tensorrt_provider_options(workspace_gb=0)
 
 
 def test_providers_error_names_the_missing_ones_and_the_fix() -> None:

@@ -61,8 +61,21 @@ def tensorrt_provider_options(
             trt_timing_cache_path=cache,
         )
     if workspace_gb is not None:
+        if not workspace_gb > 0:
+            raise BackendError(f"ort-trt workspace_gb must be > 0, got {workspace_gb}")
         options["trt_max_workspace_size"] = str(int(workspace_gb * (1 << 30)))
     return options
+
+
+def tensorrt_providers(
+    precision: str = "fp32",
+    engine_cache_dir: str | Path | None = None,
+    device_id: int = 0,
+    workspace_gb: float | None = None,
+) -> list[Any]:
+    """The provider list ``ort-trt`` opens a session with: TensorRT (with its options), then CUDA, then CPU."""
+    trt_options = tensorrt_provider_options(precision, engine_cache_dir, device_id, workspace_gb)
+    return [(TRT_EP, trt_options), (CUDA_EP, {"device_id": str(device_id)}), CPU_EP]
 
 
 def _check_available(requested: list[str]) -> None:
@@ -84,13 +97,16 @@ class OrtTensorRTBackend(OnnxRuntimeBackend):
         engine_cache_dir: str | Path | None = None,
         device_id: int = 0,
         intra_op_threads: int | None = None,
+        workspace_gb: float | None = None,
     ) -> OrtTensorRTBackend:
-        """TensorRT provider first, CUDA for nodes TensorRT does not take, CPU last."""
-        trt_options = tensorrt_provider_options(precision, engine_cache_dir, device_id)
+        """TensorRT provider first, CUDA for nodes TensorRT does not take, CPU last.
+
+        ``workspace_gb``: the TensorRT builder's workspace limit (``trt_max_workspace_size``); default TensorRT's.
+        """
+        providers = tensorrt_providers(precision, engine_cache_dir, device_id, workspace_gb)
         _check_available([TRT_EP, CUDA_EP])
         if engine_cache_dir is not None:
             Path(engine_cache_dir).mkdir(parents=True, exist_ok=True)
-        providers: list[Any] = [(TRT_EP, trt_options), (CUDA_EP, {"device_id": str(device_id)}), CPU_EP]
         return super().open(path, providers=providers, intra_op_threads=intra_op_threads)  # type: ignore[return-value]
 
 
