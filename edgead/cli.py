@@ -241,7 +241,8 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--skip-doctor",
         action="store_true",
-        help="do not run `edgead doctor` (TensorRT 8.5/10/11 readiness) on the written ONNX graphs",
+        help="do not run `edgead doctor` (TensorRT 8.5/10/11 readiness) on the written ONNX graphs (and, for "
+        "--format trt, on the graph TensorRT will parse)",
     )
     p.add_argument(
         "--calibration-images",
@@ -293,7 +294,8 @@ def _add_trt_options(p: argparse.ArgumentParser) -> None:
         "--calibration-data",
         type=Path,
         metavar="DIR",
-        help="good images for int8 scales (default with a run directory: its training images)",
+        help="good images for int8 scales from an fp32 graph (default with a run directory: its data folder's "
+        "train/good); not used with an int8 .onnx, which carries its scales",
     )
 
 

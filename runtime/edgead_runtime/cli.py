@@ -137,6 +137,7 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--engine-cache", type=Path, metavar="DIR", help="ort-trt: keep TensorRT engines here (next start: seconds)"
     )
+    p.add_argument("--workspace-gb", type=float, metavar="GB", help="ort-trt: TensorRT builder workspace limit")
 
 
 def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -147,6 +148,8 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
         options["device_id"] = args.device
     if getattr(args, "engine_cache", None) is not None:
         options["engine_cache_dir"] = args.engine_cache
+    if getattr(args, "workspace_gb", None) is not None:
+        options["workspace_gb"] = args.workspace_gb
     return options
 
 
