@@ -16,5 +16,5 @@ def stage_distance(teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor
 
 
 def anomaly_map(teacher: Sequence[torch.Tensor], student: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The product of the per-stage distances at the finest stage's resolution (as anomalib's STFPM)."""
+    """The product of the per-stage distances at the finest stage's resolution (anomalib multiplies at image size)."""
     return combine_stage_maps([stage_distance(t, s) for t, s in zip(teacher, student, strict=True)], "multiply")

@@ -1,5 +1,5 @@
 """STFPM: "Student-Teacher Feature Pyramid Matching for Anomaly Detection", Wang, Wu, Cui, Xiao, 2021
-(arXiv 2103.04257), with the anomaly map of anomalib's STFPM.
+(arXiv 2103.04257), with an anomaly map after anomalib's STFPM (README: what differs).
 
 The teacher is the pretrained backbone over three stages, frozen. The student is the same timm
 architecture with random weights, trained to reproduce the teacher's L2-normalized features on good
