@@ -1,7 +1,8 @@
 """Atomic file writes, torch-free, so that training, export and engine builds share one implementation.
 
 A crash, a full disk or Ctrl-C while writing leaves the previous file (or none), never half a file:
-everything is written to a temporary name in the same folder and renamed over the target.
+everything is written to a temporary name in the same folder, flushed to disk (fsync) and renamed over
+the target, and the folder is flushed too where the OS allows it, so a power cut cannot undo the rename.
 """
 
 from __future__ import annotations
@@ -23,10 +24,23 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     try:
         write(tmp)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
+        _fsync(tmp, os.O_RDWR)  # the bytes are on disk before the name points at them
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    try:
+        _fsync(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))  # the rename itself
+    except OSError:  # Windows cannot open a folder, some file systems refuse fsync on one
+        pass
+
+
+def _fsync(path: str | Path, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_bytes(path: Path, data: bytes | memoryview) -> None:
