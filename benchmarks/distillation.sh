@@ -11,10 +11,12 @@
 #
 # Environment (the defaults write the recorded files):
 #   DATASETS       "bottle magnetic_tile"        datasets of the train step
-#   STEPS          "train bench fast ablations summary"   parts to run, in this order:
+#   STEPS          "train textures bench fast ablations summary"   parts to run, in this order:
 #     train        per dataset, STFPM, RD and STAD at their default settings (256 px, tf_efficientnet_lite0,
 #                  seed 0): edgead train, edgead export (checks torch vs ONNX Runtime), edgead evaluate
 #                  through the runtime with --compare-torch
+#     textures     Magnetic Tile with the settings that suit a texture (stage 3 only, 128 px; STFPM 30 epochs,
+#                  STAD 32-dim descriptors and one-block students), as <model>-magnetic_tile-stage3-128.*
 #     bench        PatchCore and DFM on bottle too (their figures are benchmarks/foundation.sh's; logs stay in
 #                  OUT_DIR), then the six graphs in one interleaved edgead-runtime bench; needs train's bottle runs
 #     fast         --fast on the CI set (tests/conftest.py's reduced bottle: 40 good training images, 8 good and
@@ -39,7 +41,7 @@ out=$(mkdir -p "${1:-runs/distillation}" && cd "${1:-runs/distillation}" && pwd)
 data=$(cd "${EDGEAD_DATA:-../shared/data}" && pwd)
 results=$(mkdir -p "${RESULTS:-benchmarks/results}" && cd "${RESULTS:-benchmarks/results}" && pwd)
 datasets=${DATASETS:-bottle magnetic_tile}
-steps=${STEPS:-train bench fast ablations summary}
+steps=${STEPS:-train textures bench fast ablations summary}
 read -r -a train_args <<< "${TRAIN_ARGS:-}"
 read -r -a schedule_args <<< "${SCHEDULE_ARGS:-}"
 commands="$results/distillation.commands.txt"
@@ -96,6 +98,16 @@ if has_step train; then
       train_export_evaluate "$model-$name" "$dataset" "$model" "${schedule_args[@]}"
     done
   done
+fi
+
+if has_step textures; then
+  # why these settings: the fine stages' maps are noise on a textured background (each model's README)
+  dataset=$(dataset_dir magnetic_tile)
+  texture=(--image-size 128 --layers 3)
+  train_export_evaluate stfpm-magnetic_tile-stage3-128 "$dataset" stfpm "${texture[@]}" --epochs 30
+  train_export_evaluate reverse_distillation-magnetic_tile-stage3-128 "$dataset" reverse_distillation "${texture[@]}"
+  train_export_evaluate stad-magnetic_tile-stage3-128 "$dataset" stad "${texture[@]}" --descriptor-dim 32 \
+    --student-depths 1
 fi
 
 if has_step bench; then

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 MODELS = ("stfpm", "reverse_distillation", "stad")
-DATASETS = ("bottle", "magnetic_tile", "bottle-fast")
+DATASETS = ("bottle", "magnetic_tile", "magnetic_tile-stage3-128", "bottle-fast")
 METRICS = ("image_auroc", "pixel_auroc", "aupro", "image_f1_max")
 
 
