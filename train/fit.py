@@ -67,7 +67,7 @@ def train(config: TrainConfig) -> Path:
     holdout_frames, _ = load_frames(holdout_paths, config.size, config.skip_corrupt, desc="holdout images")
     start = time.perf_counter()
     history = None
-    if is_gradient_model(graph.model):
+    if schedule is not None:
         history = fit_by_gradient(graph.model, graph.input, fit_frames, holdout_frames, schedule, run_dir)
     else:
         graph.model.fit(graph.input(batch) for batch in batches(fit_frames, config.batch_size, "fitting"))

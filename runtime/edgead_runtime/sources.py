@@ -112,7 +112,7 @@ class Source:
             return f"{self.kind} '{self.spec}' ({mode})"
         fps = capture.get(cv2.CAP_PROP_FPS)
         width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if self.kind == "video" else 0
+        count = frame_count(capture) if self.kind == "video" else 0
         rate = f"{fps:g} fps" if fps > 0 else "frame rate unknown"
         frames = f", {count} frames" if count > 0 else ""
         return f"{self.kind} '{self.spec}': {rate}, {width}x{height}{frames} ({mode})"
@@ -128,9 +128,9 @@ class Source:
             return len(self.paths)
         if self.kind == "video":
             capture = cv2.VideoCapture(self.spec)
-            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+            count = frame_count(capture)
             capture.release()
-            return count if count > 0 else None
+            return count or None
         return None
 
     def __iter__(self) -> Iterator[Item]:
@@ -161,6 +161,12 @@ class Source:
                 index += 1
         finally:
             capture.release()
+
+
+def frame_count(capture: cv2.VideoCapture) -> int:
+    """The frame count a video container declares, 0 when it declares none."""
+    count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    return int(count) if count and count > 0 else 0
 
 
 def open_source(spec: str | Path) -> Source:

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import SourceError
-from ..opencv import cv2
-from ..sources import Source
+from ..sources import Source, frame_count
 from .metrics import Metrics
 
 if TYPE_CHECKING:
@@ -55,14 +54,13 @@ class Capture:
 
     def _capture(self) -> Iterator[tuple[str, np.ndarray]]:
         capture = self._open(first=True)
-        position = 0  # frames read from this file (from the live source), failed reads included
+        position = 0  # index of the next frame of this file (of the live source), corrupt ones included
         bad_in_a_row = 0
         try:
             while capture is not None and not self.stop.is_set():
                 ok, frame = capture.read()
-                position += 1
                 if not ok and self._undecodable(capture, position, bad_in_a_row):
-                    bad_in_a_row += 1
+                    position, bad_in_a_row = position + 1, bad_in_a_row + 1
                     continue
                 if not ok:
                     capture.release()
@@ -75,11 +73,11 @@ class Capture:
                         position = 0
                         continue
                     self.metrics.set(source_up=False)
-                    self.warn(f"source '{self.source.spec}' dropped out after frame {position - 2}; reopening")
-                    position -= 1
+                    self.warn(f"source '{self.source.spec}' dropped out after frame {position - 1}; reopening")
                     capture = self._open(first=False)
                     continue
                 bad_in_a_row = 0
+                position += 1
                 if frame is None or frame.size == 0:
                     self.metrics.add("corrupt")
                     self.warn(f"skipped an empty frame from '{self.source.spec}'")
@@ -90,18 +88,19 @@ class Capture:
                 capture.release()
 
     def _undecodable(self, capture: Any, position: int, bad_in_a_row: int) -> bool:
-        """Whether a failed read of a file lies inside it (a corrupt frame, counted and skipped: cv2's next read
-        goes on after it) rather than at its end. A camera's or stream's failed read is a dropout, never this."""
-        if self.source.kind != "video" or position > _frame_count(capture):
+        """Whether the failed read of frame ``position`` of a file lies inside it (a corrupt frame, counted and
+        skipped: cv2's next read goes on after it) rather than at its end. A camera's or stream's failed read is a
+        dropout, never this."""
+        if self.source.kind != "video" or position >= frame_count(capture):
             return False
         if bad_in_a_row >= MAX_BAD_FRAMES_IN_A_ROW:
             self.warn(
-                f"'{self.source.spec}': {bad_in_a_row} undecodable frames in a row before frame {position - 1}; "
+                f"'{self.source.spec}': {bad_in_a_row} undecodable frames in a row before frame {position}; "
                 "treating the rest of the file as unreadable (is it truncated?)"
             )
             return False
         self.metrics.add("corrupt")
-        self.warn(f"skipped undecodable frame {position - 1} of '{self.source.spec}'")
+        self.warn(f"skipped undecodable frame {position} of '{self.source.spec}'")
         return True
 
     def _open(self, first: bool) -> Any:
@@ -134,9 +133,3 @@ class Capture:
             self.metrics.set(source_up=True)
             return capture
         return None
-
-
-def _frame_count(capture: Any) -> int:
-    """The frame count the container declares, 0 when it declares none (then a failed read is the end)."""
-    count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
-    return int(count) if count and count > 0 else 0
