@@ -157,7 +157,7 @@ def _predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .detector import Detector
-    from .sources import open_source
+    from .sources import FrameLoop, LoopPolicy, open_source
 
     if args.batch < 1:
         raise EdgeadError(f"--batch must be >= 1, got {args.batch}")
@@ -179,7 +179,10 @@ def _predict(args: argparse.Namespace) -> int:
             args.json.parent.mkdir(parents=True, exist_ok=True)
         out = args.json.open("w") if args.json else None
         try:
-            for chunk in _chunks(source, args.batch):
+            # the frame loop `run` uses: a corrupt frame is an error line and reading goes on; a live source
+            # that drops out ends predict (`run` reopens it)
+            items = FrameLoop(source, LoopPolicy(reopen=False), warn=lambda m: bar.write(f"warning: {m}"))
+            for chunk in _chunks(items, args.batch):
                 for item, result, latency_ms in _run_chunk(detector, chunk):
                     record, line = _describe(item, result, latency_ms)
                     if isinstance(result, str):

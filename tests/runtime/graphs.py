@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ from onnx import TensorProto, helper
 
 from edgead_runtime.metadata import ModelMetadata
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = Path(os.environ.get("EDGEAD_DATA") or Path(__file__).resolve().parents[3] / "shared" / "data")
 BOTTLE = DATA / "mvtec_ad" / "bottle" / "test"
 TILE = DATA / "magnetic_tile" / "test"
 HEIGHT, WIDTH = 48, 64  # not square, so a swapped (h, w) shows

@@ -27,6 +27,16 @@ def write_video(path: Path, frames: list[np.ndarray], fourcc: str = "FFV1", fps:
     return path
 
 
+def damage_mjpeg_frame(video: Path, index: int) -> Path:
+    """Zero the JPEG payload of frame ``index`` of an MJPG video in place: OpenCV's read of that frame fails
+    (``read_video`` stops there), the container still declares every frame."""
+    data = bytearray(video.read_bytes())
+    starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]  # JPEG SOI markers
+    data[starts[index] + 2 : starts[index + 1] - 8] = bytes(starts[index + 1] - 8 - starts[index] - 2)
+    video.write_bytes(bytes(data))
+    return video
+
+
 def read_video(path: Path) -> list[np.ndarray]:
     capture = cv2.VideoCapture(str(path))
     frames = []

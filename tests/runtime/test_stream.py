@@ -19,7 +19,15 @@ from edgead_runtime.opencv import _from_build_info, capture_backends, has_gui
 from edgead_runtime.sources import open_source
 from edgead_runtime.stream.pipeline import FrameQueue, StreamConfig, run_stream
 
-from .stream_helpers import MjpegServer, bottle_frames, read_events, read_video, wait_for, write_video
+from .stream_helpers import (
+    MjpegServer,
+    bottle_frames,
+    damage_mjpeg_frame,
+    read_events,
+    read_video,
+    wait_for,
+    write_video,
+)
 
 
 @pytest.fixture
@@ -119,12 +127,7 @@ def test_corrupt_frame_inside_a_video_is_counted_and_skipped(
     tmp_path: Path, frames: list[np.ndarray], model_path: Path
 ) -> None:
     """A frame whose JPEG data is destroyed mid-file is skipped, and the frames after it are still scored."""
-    video = write_video(tmp_path / "line.avi", frames, fourcc="MJPG")
-    data = bytearray(video.read_bytes())
-    starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]  # JPEG SOI markers
-    assert len(starts) == len(frames)
-    data[starts[2] + 2 : starts[3] - 8] = bytes(starts[3] - 8 - starts[2] - 2)  # zero frame 2's payload
-    video.write_bytes(bytes(data))
+    video = damage_mjpeg_frame(write_video(tmp_path / "line.avi", frames, fourcc="MJPG"), 2)
     readable = read_video(video)
     assert len(readable) == 2, "OpenCV itself stops at the corrupt frame"
     warnings: list[str] = []

@@ -198,7 +198,7 @@ def run_stream(
         raise EdgeadError(f"--batch and --queue-size must be >= 1, got {config.batch} and {config.queue_size}")
     source = open_source(config.source).with_live(config.live)
     source.check_backends()
-    if source.kind != "images":
+    if source.uses_opencv_capture:
         log(describe_build())
     started = time.perf_counter()
     with Detector(config.model, config.backend, config.threshold, **config.backend_options) as detector:
