@@ -14,7 +14,7 @@ import types
 import typing
 from pathlib import Path
 
-from edgead_runtime.cli import run_command
+from edgead_runtime.cli import dispatch
 from edgead_runtime.errors import EdgeadError
 
 EXAMPLES = """\
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Model options come from the model classes (torch); load them only when `train` is asked for.
     args = build_parser(model_options=bool(argv) and argv[0] == "train").parse_args(argv)
-    return run_command("edgead", args)
+    return dispatch("edgead", args)
 
 
 def build_parser(model_options: bool = True) -> argparse.ArgumentParser:

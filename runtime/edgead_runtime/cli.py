@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .backends.options import backend_options
 from .errors import EdgeadError, FrameMismatchError
 
 if TYPE_CHECKING:
@@ -45,10 +46,10 @@ _VERBOSE_MAX = 20  # up to this many known items get a line each; more get a pro
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_command("edgead-runtime", _parser().parse_args(argv))
+    return dispatch("edgead-runtime", _parser().parse_args(argv))
 
 
-def run_command(prog: str, args: argparse.Namespace) -> int:
+def dispatch(prog: str, args: argparse.Namespace) -> int:
     """Run ``args.func``: a user error is one clear line and exit code 1, never a traceback."""
     try:
         return args.func(args) or 0
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from .backends import MODEL_HELP  # the backend table alone, no engine import
+    from .backends.options import add_backend_args  # imports the backend modules, which load no engine
 
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -80,12 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, help="normalized threshold (default: the model's, usually 0.5)")
     p.add_argument("--save-overlays", type=Path, metavar="DIR", help="write heat-map overlays as PNG")
     p.add_argument("--batch", type=int, default=1, help="frames per graph call (default 1)")
-    _add_backend_args(p)
+    add_backend_args(p)
     p.set_defaults(func=_predict)
 
     from .stream.command import add_run_parser  # argparse only; the pipeline loads when `run` runs
 
-    add_run_parser(commands, _add_backend_args)
+    add_run_parser(commands)
 
     p = commands.add_parser(
         "bench",
@@ -112,45 +114,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", type=Path, metavar="OUT.md", help="write the printed Markdown report to a file")
     p.add_argument("--plots", type=Path, metavar="DIR", help="write PNG plots (needs edgead-runtime[plots])")
     p.add_argument("--no-memory", action="store_true", help="skip the per-target peak-RSS probe (a subprocess each)")
-    _add_backend_args(p)
+    add_backend_args(p)
     p.set_defaults(func=_bench)
 
     p = commands.add_parser("info", help="print a model's metadata and its inputs and outputs")
     p.add_argument("model", type=Path, help=MODEL_HELP)
-    _add_backend_args(p)
+    add_backend_args(p)
     p.set_defaults(func=_info)
     return parser
-
-
-def _add_backend_args(p: argparse.ArgumentParser) -> None:
-    from .backends import BACKENDS  # a dict, no engine import
-
-    p.add_argument("--backend", default="auto", choices=["auto", *BACKENDS], help="default: from the suffix")
-    p.add_argument("--threads", type=int, help="intra-op threads for onnxruntime/openvino (default: all cores)")
-    p.add_argument(
-        "--precision",
-        choices=("f32", "bf16", "f16", "int8"),
-        help="openvino compute precision f32 (default; these CPUs would otherwise pick bf16), bf16 or f16; "
-        "ort-trt: f16, or int8 for a Q/DQ graph (edgead export --precision int8)",
-    )
-    p.add_argument("--device", type=int, metavar="N", help="CUDA device for tensorrt, ort-trt, ort-cuda (default 0)")
-    p.add_argument(
-        "--engine-cache", type=Path, metavar="DIR", help="ort-trt: keep TensorRT engines here (next start: seconds)"
-    )
-    p.add_argument("--workspace-gb", type=float, metavar="GB", help="ort-trt: TensorRT builder workspace limit")
-
-
-def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {"intra_op_threads": args.threads} if args.threads else {}
-    if getattr(args, "precision", None):
-        options["precision"] = args.precision
-    if getattr(args, "device", None) is not None:
-        options["device_id"] = args.device
-    if getattr(args, "engine_cache", None) is not None:
-        options["engine_cache_dir"] = args.engine_cache
-    if getattr(args, "workspace_gb", None) is not None:
-        options["workspace_gb"] = args.workspace_gb
-    return options
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -161,7 +132,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.batch < 1:
         raise EdgeadError(f"--batch must be >= 1, got {args.batch}")
-    with Detector(args.model, args.backend, args.threshold, **_backend_options(args)) as detector:
+    with Detector(args.model, args.backend, args.threshold, **backend_options(args)) as detector:
         source = open_source(args.source)
         meta = detector.metadata
         print(
@@ -288,7 +259,7 @@ def _save_overlay(folder: Path, item: Item, result: Result) -> None:
 def _bench(args: argparse.Namespace) -> int:
     from .bench import bench, format_report, parse_targets, write_plots
 
-    options = _backend_options(args)
+    options = backend_options(args)
     targets = parse_targets(args.models, args.compare, args.backend, options.pop("precision", None))
     report = bench(
         targets, args.batch, args.warmup, args.iters, args.source, args.accuracy, not args.no_memory, 10, options
@@ -309,7 +280,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from .backends import open_backend
 
-    with open_backend(args.model, args.backend, **_backend_options(args)) as backend:
+    with open_backend(args.model, args.backend, **backend_options(args)) as backend:
         print(f"{args.model} ({args.model.stat().st_size:,} bytes) on {backend.name}")
         for key, value in backend.metadata.to_dict().items():
             print(f"  {key:<16} {json.dumps(value) if isinstance(value, dict | list) else value}")

@@ -207,7 +207,7 @@ def test_tensorrt_provider_options_for_fp16_and_an_engine_cache(tmp_path: Path) 
     plain = tensorrt_provider_options()
     assert "trt_engine_cache_enable" not in plain and plain["trt_fp16_enable"] == "False"
     assert tensorrt_provider_options("int8")["trt_int8_enable"] == "True"
-    with pytest.raises(BackendError, match="precision 'bf16' is not supported"):
+    with pytest.raises(BackendError, match="precision 'bf16' is not one of: fp32 \\(f32\\), fp16 \\(f16\\), int8"):
         tensorrt_provider_options("bf16")
 
 
@@ -217,11 +217,11 @@ def test_ort_trt_hands_every_option_to_the_tensorrt_provider(
     """open() -> the providers the session gets; onnxruntime-gpu is absent here, so the session is recorded."""
     opened = {}
 
-    def record(cls, path, providers=None, intra_op_threads=None):  # stands in for the base ONNX Runtime open
-        opened.update(path=path, providers=providers, threads=intra_op_threads)
+    def record(cls, path, options):  # stands in for the base ONNX Runtime open
+        opened.update(path=path, providers=options.providers, threads=options.intra_op_threads)
 
     monkeypatch.setattr(onnxruntime_gpu, "_check_available", lambda requested: None)
-    monkeypatch.setattr(onnxruntime_gpu.OnnxRuntimeBackend, "open", classmethod(record))
+    monkeypatch.setattr(onnxruntime_gpu.OnnxRuntimeBackend, "_open", classmethod(record))
     cache = tmp_path / "cache"
     open_backend(model_path, "ort-trt", precision="f16", engine_cache_dir=cache, device_id=1, workspace_gb=1.5)
     assert opened["providers"] == tensorrt_providers("fp16", cache, 1, 1.5)

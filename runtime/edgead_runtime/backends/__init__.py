@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackendError
+from ..errors import BackendError, EdgeadError
+from ..names import ENGINES, engine, spellings
 
 if TYPE_CHECKING:  # engine modules import numpy; the table alone must stay cheap for `--help`
     from .base import Backend
 
 # name -> ("module:class", file suffixes that backend="auto" maps to it); modules load on first use.
+# Adding a backend: one module (a Backend subclass with its ``Options``) and one row here; names and aliases
+# come from ``edgead_runtime.names``, the CLI flags from the ``Options`` fields (``backends/options.py``).
 BACKENDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "onnxruntime": ("edgead_runtime.backends.onnxruntime:OnnxRuntimeBackend", (".onnx",)),
     # OpenVINO IR; `--backend openvino` also opens an .onnx directly
@@ -27,10 +29,24 @@ BACKENDS: dict[str, tuple[str, tuple[str, ...]]] = {
 MODEL_HELP = "exported model: .onnx, OpenVINO .xml (with its .bin) or TensorRT .engine (with its .engine.json)"
 
 
+def backend_name(word: str) -> str:
+    """The registered name for ``word`` (an alias such as ``trt`` or ``ort`` included), or "auto"."""
+    if word == "auto":
+        return word
+    if word in BACKENDS:  # a test or plug-in backend need not be in the shared vocabulary
+        return word
+    try:
+        return engine(word, BACKENDS, "backend")
+    except EdgeadError:
+        names = spellings({n: ENGINES.get(n, ()) for n in BACKENDS}, BACKENDS)
+        raise BackendError(f"unknown backend '{word}'; choose one of: auto, {names}") from None
+
+
 def backend_class(name: str) -> type[Backend]:
-    """The Backend class registered as ``name``."""
-    if name not in BACKENDS:
-        raise BackendError(f"unknown backend '{name}'; choose one of: auto, {', '.join(BACKENDS)}")
+    """The Backend class registered as ``name`` (or one of its aliases)."""
+    name = backend_name(name)
+    if name == "auto":
+        raise BackendError("backend 'auto' picks a class from the file suffix; use backend_for(path) first")
     module_name, class_name = BACKENDS[name][0].split(":")
     return getattr(importlib.import_module(module_name), class_name)
 
@@ -49,11 +65,9 @@ def backend_for(path: str | Path) -> str:
 
 
 def open_backend(path: str | Path, backend: str = "auto", **options: Any) -> Backend:
-    """Open a model file with ``backend``; "auto" picks the engine from the file suffix."""
-    name = backend_for(path) if backend == "auto" else backend
-    cls = backend_class(name)
-    accepted = [p for p in inspect.signature(cls.open).parameters if p != "path"]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise BackendError(f"backend '{name}' has no option(s) {unknown}; it takes {accepted}")
-    return cls.open(path, **options)
+    """Open a model file with ``backend``; "auto" picks the engine from the file suffix.
+
+    ``options`` are the fields of that backend's ``Options`` (e.g. ``precision="fp16"``, ``intra_op_threads=2``).
+    """
+    name = backend_name(backend)
+    return backend_class(backend_for(path) if name == "auto" else name).open(path, **options)

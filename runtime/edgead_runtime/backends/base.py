@@ -1,28 +1,36 @@
 """What every engine module provides, so the Detector, the CLI and the benchmark never see engine APIs.
 
-The base class owns the lifecycle and the input checks (Polygraphy's runner pattern): an engine
-module only loads the model in ``open`` and runs it in ``_run``.
+The base class owns the lifecycle, the options, the input checks and the graph timing (Polygraphy's runner
+pattern): an engine module declares its ``Options`` dataclass, loads the model in ``_open`` and runs it in
+``_run``. Importing a backend module loads neither its engine nor numpy (``--help`` builds flags from them).
 """
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import BackendError, FrameMismatchError
 from ..metadata import ModelMetadata
+from .options import NoOptions, make_options
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Dim = int | str  # a symbolic dimension (dynamic batch) is a name
 
 
 class Backend(ABC):
-    """An opened model: ``run`` maps a uint8 BGR NHWC batch to the graph's named outputs."""
+    """An opened model: ``run`` maps a uint8 BGR NHWC batch to the graph's named outputs.
+
+    ``last_run_s``: wall time of the engine call in the last ``run`` (after the input checks), in seconds.
+    """
 
     name: ClassVar[str]
+    Options: ClassVar[type] = NoOptions  # a dataclass; fields made with ``options.option`` become CLI flags
 
     def __init__(
         self,
@@ -37,11 +45,17 @@ class Backend(ABC):
         self.input_name = input_name
         self.input_shape = input_shape
         self.output_shapes = output_shapes
+        self.last_run_s: float | None = None
         self._closed = False
 
     @classmethod
-    @abstractmethod
     def open(cls, path: str | Path, **options: Any) -> Backend:
+        """Load the model file with ``options`` (the fields of ``Options``); an unknown option is a BackendError."""
+        return cls._open(path, make_options(cls.name, cls.Options, options))
+
+    @classmethod
+    @abstractmethod
+    def _open(cls, path: str | Path, options: Any) -> Backend:
         """Load the model file; raise ModelFileError naming the file and the fix if it cannot."""
 
     @property
@@ -53,9 +67,14 @@ class Backend(ABC):
         if self._closed:
             raise BackendError(f"{self.name} backend for '{self.path}' is closed; open the model again")
         self.check_batch(batch)
-        return self._run(batch)
+        start = time.perf_counter()
+        out = self._run(batch)
+        self.last_run_s = time.perf_counter() - start
+        return out
 
     def check_batch(self, batch: np.ndarray) -> None:
+        import numpy as np
+
         height, width = self.metadata.size
         expected = f"uint8 [N, {height}, {width}, 3] (BGR, NHWC)"
         if not isinstance(batch, np.ndarray) or batch.dtype != np.uint8:

@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError, ModelFileError
 from ..metadata import METADATA_KEY, ModelMetadata, embedded_metadata
 from .base import Backend, Dim
+from .options import threads_option
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # The TensorRT provider builds an engine at open (minutes) and Azure runs remotely; asked for
 # explicitly they still work, by default a local session on CUDA or CPU is what users expect.
 _DEFAULT_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 
+@dataclass(frozen=True)
+class OrtOptions:
+    """``providers``: names or (name, provider options) pairs (default: CUDA if present, then CPU); Python only."""
+
+    providers: list[str | tuple[str, dict[str, Any]]] | None = None
+    intra_op_threads: int | None = threads_option()
+
+
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
+    Options = OrtOptions
 
     def __init__(self, session: Any, path: Path, metadata: ModelMetadata) -> None:
         (inp,) = session.get_inputs()
@@ -26,19 +38,15 @@ class OnnxRuntimeBackend(Backend):
         self.session = session
 
     @classmethod
-    def open(
-        cls,
-        path: str | Path,
-        providers: list[str | tuple[str, dict[str, Any]]] | None = None,
-        intra_op_threads: int | None = None,
-    ) -> OnnxRuntimeBackend:
-        """Open ``path`` with ``providers`` (default: CUDA if present, then CPU) and ``intra_op_threads``.
+    def _open(cls, path: str | Path, options: OrtOptions) -> OnnxRuntimeBackend:
+        """Open ``path`` with ``options.providers`` and ``options.intra_op_threads``.
 
-        A provider is a name or a (name, provider options) pair. Providers asked for explicitly must
-        start: onnxruntime would otherwise fall back to the CPU with only a log line.
+        Providers asked for explicitly must start: onnxruntime would otherwise fall back to the CPU
+        with only a log line.
         """
         import onnxruntime as ort  # here, so importing edgead_runtime never loads an engine
 
+        providers, intra_op_threads = options.providers, options.intra_op_threads
         path = Path(path)
         if not path.is_file():
             raise ModelFileError(f"model file '{path}' does not exist; check the path or run `edgead export`")
@@ -50,11 +58,11 @@ class OnnxRuntimeBackend(Backend):
         missing = [p for p in names if p not in available]
         if missing:
             raise BackendError(f"onnxruntime providers {missing} are not available here; available: {available}")
-        options = ort.SessionOptions()
+        session_options = ort.SessionOptions()
         if intra_op_threads:
-            options.intra_op_num_threads = intra_op_threads
+            session_options.intra_op_num_threads = intra_op_threads
         try:
-            session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+            session = ort.InferenceSession(str(path), sess_options=session_options, providers=providers)
         except Exception as exc:  # ORT raises a family of pybind classes (InvalidProtobuf, Fail, ...)
             raise ModelFileError(
                 f"onnxruntime cannot load '{path}' ({exc}); if it is truncated or not an ONNX model, export it again"

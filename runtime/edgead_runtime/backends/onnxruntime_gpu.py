@@ -8,11 +8,14 @@ place of the CPU ``onnxruntime``; without it the error says so before anything r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendError
-from .onnxruntime import OnnxRuntimeBackend
+from ..errors import BackendError, EdgeadError
+from ..names import precision as canonical_precision
+from .onnxruntime import OnnxRuntimeBackend, OrtOptions
+from .options import device_option, option, threads_option
 
 TRT_EP = "TensorrtExecutionProvider"
 CUDA_EP = "CUDAExecutionProvider"
@@ -22,7 +25,6 @@ GPU_HINT = (
     "onnxruntime-gpu`; Jetson: the onnxruntime-gpu wheel for your JetPack, see docs/tensorrt.md)"
 )
 PRECISIONS = ("fp32", "fp16", "int8")
-ALIASES = {"f32": "fp32", "f16": "fp16"}  # the runtime CLI's --precision spelling
 
 
 def providers_error(requested: list[str], available: list[str], version: str) -> str | None:
@@ -44,9 +46,10 @@ def tensorrt_provider_options(
     int8 means a Q/DQ graph (``edgead export --precision int8``): its scales come from the graph,
     so no calibration table is involved. The timing cache sits beside the engines.
     """
-    precision = ALIASES.get(precision, precision)
-    if precision not in PRECISIONS:
-        raise BackendError(f"ort-trt precision '{precision}' is not supported; choose one of {', '.join(PRECISIONS)}")
+    try:
+        precision = canonical_precision(precision, PRECISIONS, "ort-trt precision")
+    except EdgeadError as exc:
+        raise BackendError(str(exc)) from None
     options = {
         "device_id": str(device_id),
         "trt_fp16_enable": str(precision == "fp16"),
@@ -86,36 +89,53 @@ def _check_available(requested: list[str]) -> None:
         raise BackendError(problem)
 
 
+@dataclass(frozen=True)
+class OrtTensorRTOptions:
+    precision: str = option(
+        "fp32",
+        flag="--precision",
+        metavar="P",
+        help="fp16 (f16), or int8 for a Q/DQ graph (edgead export --precision int8)",
+    )
+    engine_cache_dir: str | Path | None = option(
+        None, flag="--engine-cache", type=Path, metavar="DIR", help="keep TensorRT engines here (next start: seconds)"
+    )
+    device_id: int = device_option()
+    intra_op_threads: int | None = threads_option()
+    # the TensorRT builder's workspace limit (``trt_max_workspace_size``); default TensorRT's
+    workspace_gb: float | None = option(
+        None, flag="--workspace-gb", type=float, metavar="GB", help="TensorRT builder workspace limit"
+    )
+
+
+@dataclass(frozen=True)
+class OrtCudaOptions:
+    device_id: int = device_option()
+    intra_op_threads: int | None = threads_option()
+
+
 class OrtTensorRTBackend(OnnxRuntimeBackend):
     name = "ort-trt"
+    Options = OrtTensorRTOptions
 
     @classmethod
-    def open(
-        cls,
-        path: str | Path,
-        precision: str = "fp32",
-        engine_cache_dir: str | Path | None = None,
-        device_id: int = 0,
-        intra_op_threads: int | None = None,
-        workspace_gb: float | None = None,
-    ) -> OrtTensorRTBackend:
-        """TensorRT provider first, CUDA for nodes TensorRT does not take, CPU last.
-
-        ``workspace_gb``: the TensorRT builder's workspace limit (``trt_max_workspace_size``); default TensorRT's.
-        """
-        providers = tensorrt_providers(precision, engine_cache_dir, device_id, workspace_gb)
+    def _open(cls, path: str | Path, options: OrtTensorRTOptions) -> OrtTensorRTBackend:  # type: ignore[override]
+        """TensorRT provider first, CUDA for nodes TensorRT does not take, CPU last."""
+        o = options
+        providers = tensorrt_providers(o.precision, o.engine_cache_dir, o.device_id, o.workspace_gb)
         _check_available([TRT_EP, CUDA_EP])
-        if engine_cache_dir is not None:
-            Path(engine_cache_dir).mkdir(parents=True, exist_ok=True)
-        return super().open(path, providers=providers, intra_op_threads=intra_op_threads)  # type: ignore[return-value]
+        if o.engine_cache_dir is not None:
+            Path(o.engine_cache_dir).mkdir(parents=True, exist_ok=True)
+        return super()._open(path, OrtOptions(providers, o.intra_op_threads))  # type: ignore[return-value]
 
 
 class OrtCudaBackend(OnnxRuntimeBackend):
     name = "ort-cuda"
+    Options = OrtCudaOptions
 
     @classmethod
-    def open(cls, path: str | Path, device_id: int = 0, intra_op_threads: int | None = None) -> OrtCudaBackend:
+    def _open(cls, path: str | Path, options: OrtCudaOptions) -> OrtCudaBackend:  # type: ignore[override]
         """CUDA provider, CPU for anything it lacks."""
         _check_available([CUDA_EP])
-        providers: list[Any] = [(CUDA_EP, {"device_id": str(device_id)}), CPU_EP]
-        return super().open(path, providers=providers, intra_op_threads=intra_op_threads)  # type: ignore[return-value]
+        providers: list[Any] = [(CUDA_EP, {"device_id": str(options.device_id)}), CPU_EP]
+        return super()._open(path, OrtOptions(providers, options.intra_op_threads))  # type: ignore[return-value]

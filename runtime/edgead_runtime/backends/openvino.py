@@ -7,19 +7,34 @@ default here and bf16/f16 are opt-in, so a faster precision is a choice a user c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from ..errors import BackendError, MissingDependencyError, ModelFileError
+from ..errors import BackendError, EdgeadError, MissingDependencyError, ModelFileError
 from ..metadata import METADATA_KEY, ModelMetadata, embedded_metadata
+from ..names import precision as canonical_precision
 from .base import Backend, Dim
+from .options import option, threads_option
+
+if TYPE_CHECKING:
+    import numpy as np
 
 INSTALL_HINT = "pip install 'edgead-runtime[openvino]'"
-# user spelling -> OpenVINO's INFERENCE_PRECISION_HINT value
-PRECISIONS = {"f32": "f32", "fp32": "f32", "bf16": "bf16", "f16": "f16", "fp16": "f16"}
+# edgead precision -> OpenVINO's INFERENCE_PRECISION_HINT value
+PRECISIONS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 DEVICE = "CPU"
+
+
+@dataclass(frozen=True)
+class OpenVinoOptions:
+    precision: str = option(
+        "fp32",
+        flag="--precision",
+        metavar="P",
+        help="compute precision f32 (default; these CPUs would otherwise pick bf16), bf16 or f16",
+    )
+    intra_op_threads: int | None = threads_option()
 
 
 def import_openvino() -> Any:
@@ -35,6 +50,7 @@ def import_openvino() -> Any:
 
 class OpenVinoBackend(Backend):
     name = "openvino"
+    Options = OpenVinoOptions
 
     def __init__(self, compiled: Any, path: Path, metadata: ModelMetadata, version: str) -> None:
         (inp,) = compiled.inputs
@@ -47,11 +63,13 @@ class OpenVinoBackend(Backend):
         self.precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
 
     @classmethod
-    def open(cls, path: str | Path, precision: str = "f32", intra_op_threads: int | None = None) -> OpenVinoBackend:
-        """Compile ``path`` for the CPU in ``precision`` (f32, bf16 or f16) with ``intra_op_threads`` threads."""
-        hint = PRECISIONS.get(str(precision).lower())
-        if hint is None:
-            raise BackendError(f"openvino precision '{precision}' is not supported; choose f32, bf16 or f16")
+    def _open(cls, path: str | Path, options: OpenVinoOptions) -> OpenVinoBackend:
+        """Compile ``path`` for the CPU in ``options.precision`` (f32, bf16 or f16) with ``intra_op_threads``."""
+        precision, intra_op_threads = options.precision, options.intra_op_threads
+        try:
+            hint = PRECISIONS[canonical_precision(precision, PRECISIONS, "openvino precision")]
+        except EdgeadError as exc:
+            raise BackendError(str(exc)) from None
         ov = import_openvino()
         path = Path(path)
         if not path.is_file():

@@ -18,9 +18,7 @@ import ctypes
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..engine_file import (
     EngineInfo,
@@ -33,6 +31,10 @@ from ..engine_file import (
 from ..errors import BackendError, FrameMismatchError, ModelFileError
 from ..metadata import ModelMetadata
 from .base import Backend, Dim
+from .options import device_option
+
+if TYPE_CHECKING:
+    import numpy as np
 
 TENSORRT_HINT = (
     "TensorRT is not installed (Python package 'tensorrt'): on Jetson it comes with JetPack "
@@ -127,6 +129,8 @@ class _TensorIO:
         return self.engine.get_tensor_mode(name) == self.trt.TensorIOMode.INPUT
 
     def dtype(self, name: str) -> np.dtype:
+        import numpy as np
+
         return np.dtype(self.trt.nptype(self.engine.get_tensor_dtype(name)))
 
     def engine_shape(self, name: str) -> tuple[int, ...]:
@@ -161,6 +165,8 @@ class _BindingIO:
         return bool(self.engine.binding_is_input(self.index[name]))
 
     def dtype(self, name: str) -> np.dtype:
+        import numpy as np
+
         return np.dtype(self.trt.nptype(self.engine.get_binding_dtype(self.index[name])))
 
     def engine_shape(self, name: str) -> tuple[int, ...]:
@@ -193,11 +199,19 @@ class _Buffer:
     host: np.ndarray  # flat view of the pinned host memory
 
     def view(self, shape: tuple[int, ...]) -> np.ndarray:
+        import numpy as np
+
         return self.host[: int(np.prod(shape))].reshape(shape)
+
+
+@dataclass(frozen=True)
+class TensorRTOptions:
+    device_id: int = device_option()
 
 
 class TensorRTBackend(Backend):
     name = "tensorrt"
+    Options = TensorRTOptions
 
     def __init__(
         self,
@@ -232,9 +246,9 @@ class TensorRTBackend(Backend):
         return tuple(f"batch<={self.max_batch}" if d < 0 else d for d in shape)
 
     @classmethod
-    def open(cls, path: str | Path, device_id: int = 0) -> TensorRTBackend:
+    def _open(cls, path: str | Path, options: TensorRTOptions) -> TensorRTBackend:
         """Load ``path`` (+ ``path.json``) on CUDA device ``device_id``; a mismatched engine says how to rebuild."""
-        path = Path(path)
+        path, device_id = Path(path), options.device_id
         data, metadata, info = read_engine(path)  # file errors first: they need no GPU
         trt = import_tensorrt()
         cudart = import_cudart()
@@ -259,6 +273,8 @@ class TensorRTBackend(Backend):
         return backend
 
     def _allocate(self) -> None:
+        import numpy as np
+
         cudart = self.cudart
         self._stream = cuda_check(cudart, cudart.cudaStreamCreate(), "cudaStreamCreate")
         max_input = (self.max_batch, *self.io.engine_shape(self.input_name)[1:])
@@ -295,6 +311,8 @@ class TensorRTBackend(Backend):
             )
 
     def _run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        import numpy as np
+
         cudart, stream = self.cudart, self._stream
         h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
         d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 from ..backends import MODEL_HELP
+from ..backends.options import add_backend_args, backend_options
 from ..errors import EdgeadError
 
 EXAMPLES = """\
@@ -24,7 +24,7 @@ Stop with Ctrl+C or SIGTERM: capture stops, queued frames are scored, every outp
 """
 
 
-def add_run_parser(commands: argparse._SubParsersAction, add_backend_args: Callable) -> None:
+def add_run_parser(commands: argparse._SubParsersAction) -> None:
     """Register ``edgead-runtime run`` on the CLI's subparsers."""
     p = commands.add_parser(
         "run",
@@ -78,7 +78,7 @@ def add_run_parser(commands: argparse._SubParsersAction, add_backend_args: Calla
     )
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N captured frames")
     p.add_argument("--summary", type=Path, metavar="FILE", help="write the run's summary as JSON")
-    p.set_defaults(func=run_command)
+    p.set_defaults(func=run_service)
 
 
 def _roi(text: str) -> tuple[int, int, int, int]:
@@ -91,8 +91,7 @@ def _roi(text: str) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
-def run_command(args: argparse.Namespace) -> int:
-    from ..cli import _backend_options
+def run_service(args: argparse.Namespace) -> int:
     from .pipeline import StreamConfig, run_stream
 
     if args.max_reconnects is not None and args.max_reconnects < 0:
@@ -103,7 +102,7 @@ def run_command(args: argparse.Namespace) -> int:
         model=args.model,
         source=args.source,
         backend=args.backend,
-        backend_options=_backend_options(args),
+        backend_options=backend_options(args),
         threshold=args.threshold,
         batch=args.batch,
         queue_size=args.queue_size,
