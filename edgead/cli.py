@@ -218,6 +218,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _add_export(commands: argparse._SubParsersAction) -> None:
     from edgead.export.formats import FORMATS
+    from edgead_runtime.names import ENGINES, PRECISIONS, argtype, engine, precision, spellings
 
     p = commands.add_parser(
         "export",
@@ -229,8 +230,18 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "run", type=Path, help="run directory written by `edgead train`, or an exported .onnx (openvino, trt)"
     )
-    p.add_argument("--format", required=True, choices=sorted(FORMATS), help="output format")
-    p.add_argument("--precision", default="fp32", help="numeric precision; see each format's choices")
+    p.add_argument(
+        "--format",
+        required=True,
+        type=argtype(engine, FORMATS, "--format"),
+        help=f"output format: {spellings(ENGINES, FORMATS)}",
+    )
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        type=argtype(precision, PRECISIONS, "--precision"),
+        help=f"numeric precision, {spellings(PRECISIONS, PRECISIONS)}; see each format's choices",
+    )
     p.add_argument("-o", "--output", type=Path, help="output file (default: RUN/<model><suffix>)")
     p.add_argument(
         "--part",
@@ -366,6 +377,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- doctor
 
+# the shared engine names (edgead_runtime.names; trt and ort stay accepted) -> diagnose()'s target keys,
+# which its --json report carries
+DOCTOR_TARGETS = {"tensorrt": "trt", "onnxruntime": "ort", "openvino": "openvino"}
 DOCTOR_EXAMPLES = """\
 examples:
   edgead doctor bottle-pc.onnx                          # TensorRT 10.x (JetPack 6.1/6.2, x86)
@@ -376,6 +390,8 @@ exit status: 0 when no finding is an error, 1 otherwise. Needs only onnx (no tor
 
 
 def _add_doctor(commands: argparse._SubParsersAction) -> None:
+    from edgead_runtime.names import ENGINES, argtype, engine, spellings
+
     p = commands.add_parser(
         "doctor",
         help="check statically (no GPU) that an ONNX graph will build in TensorRT / load in ORT or OpenVINO",
@@ -387,7 +403,10 @@ def _add_doctor(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", type=Path, help="ONNX file to check")
     p.add_argument(
-        "--target", default="trt", choices=("trt", "openvino", "ort"), help="deployment target (default: %(default)s)"
+        "--target",
+        default="tensorrt",
+        type=argtype(engine, DOCTOR_TARGETS, "--target"),
+        help=f"deployment target: {spellings(ENGINES, DOCTOR_TARGETS)} (default: %(default)s)",
     )
     p.add_argument(
         "--trt-version",
@@ -404,7 +423,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
     from edgead.export.doctor import diagnose
 
-    report = diagnose(args.model, args.target, args.trt_version)
+    report = diagnose(args.model, DOCTOR_TARGETS[args.target], args.trt_version)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.text())
     return 0 if report.ok else 1
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgead_runtime.errors import EdgeadError
+from edgead_runtime.names import engine
+from edgead_runtime.names import precision as canonical_precision
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,9 @@ FORMATS: dict[str, Format] = {
         ".onnx", ("fp32", "fp16", "int8"), "edgead.export.onnx_export:write_onnx", options=("calibration_images",)
     ),
     "openvino": Format(".xml", ("fp32", "fp16"), "edgead.export.openvino_export:write_openvino", from_onnx=True),
-    # built on the machine that runs it (a Jetson): from an exported .onnx with no torch, or from a run directory
-    "trt": Format(
+    # built on the machine that runs it (a Jetson): from an exported .onnx with no torch, or from a run directory;
+    # `--format trt` is an alias (edgead_runtime.names)
+    "tensorrt": Format(
         ".engine",
         ("fp32", "fp16", "int8"),
         "edgead.export.tensorrt_build:write_engine_file",
@@ -76,11 +79,15 @@ def export(
 
     ``options`` are format-specific (None = not given); one the format does not take is an error.
     """
-    spec = FORMATS.get(fmt)
-    if spec is None:
-        raise EdgeadError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
-    if precision not in spec.precisions:
-        raise EdgeadError(f"format '{fmt}' supports precision {', '.join(spec.precisions)}, not '{precision}'")
+    given = fmt
+    fmt = engine(fmt, FORMATS, "format")  # the shared vocabulary: trt -> tensorrt, f16 -> fp16
+    spec = FORMATS[fmt]
+    try:
+        precision = canonical_precision(precision, spec.precisions)
+    except EdgeadError:
+        raise EdgeadError(
+            f"format '{given}' supports precision {', '.join(spec.precisions)}, not '{precision}'"
+        ) from None
     options = {k: v for k, v in options.items() if v is not None}
     foreign = sorted(set(options) - set(spec.options))
     if foreign:

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from . import __version__
-from .backends import BACKENDS, backend_for, open_backend
+from .backends import backend_for, backend_name, open_backend
 from .backends.base import Backend
 from .errors import BackendError, EdgeadError, MissingDependencyError
 from .metadata import OUTPUT_NAMES
@@ -133,9 +133,8 @@ def parse_targets(
     specs = [s.partition(":")[::2] for s in compare] if compare else [(backend, precision or "")]
     targets = []
     for path in map(Path, models):
-        for name, prec in specs:
-            if name not in ("auto", *BACKENDS):
-                raise BackendError(f"unknown backend '{name}' in '{name}:{prec}'; choose one of: {', '.join(BACKENDS)}")
+        for word, prec in specs:
+            name = backend_name(word)  # an alias (trt, ort) names the same backend
             targets.append(Target(path, backend_for(path) if name == "auto" else name, prec or None))
     return targets
 

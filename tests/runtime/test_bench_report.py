@@ -68,7 +68,9 @@ def test_parse_targets() -> None:
     ]
     assert [t.label for t in parse_targets(models)] == ["a.onnx onnxruntime", "b.xml openvino"]  # by suffix
     assert parse_targets(models[:1], precision="f16")[0].precision == "f16"
-    with pytest.raises(BackendError, match="unknown backend 'openvinoo'.*choose one of: onnxruntime, openvino"):
+    with pytest.raises(
+        BackendError, match="unknown backend 'openvinoo'.*choose one of: auto, onnxruntime \\(ort\\), openvino"
+    ):
         parse_targets(models, ["openvinoo:f32"])
     with pytest.raises(BackendError, match="--compare names the backend.*drop --backend/--precision"):
         parse_targets(models, ["onnxruntime"], backend="openvino")
