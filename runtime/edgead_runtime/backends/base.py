@@ -30,6 +30,7 @@ class Backend(ABC):
     """
 
     name: ClassVar[str]
+    library: ClassVar[str | None] = None  # the engine's Python module; bench records its version
     Options: ClassVar[type] = NoOptions  # a dataclass; fields made with ``options.option`` become CLI flags
 
     def __init__(

@@ -29,6 +29,7 @@ class OrtOptions:
 
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
+    library = "onnxruntime"
     Options = OrtOptions
 
     def __init__(self, session: Any, path: Path, metadata: ModelMetadata) -> None:

@@ -50,6 +50,7 @@ def import_openvino() -> Any:
 
 class OpenVinoBackend(Backend):
     name = "openvino"
+    library = "openvino"
     Options = OpenVinoOptions
 
     def __init__(self, compiled: Any, path: Path, metadata: ModelMetadata, version: str) -> None:

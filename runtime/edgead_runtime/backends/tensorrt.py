@@ -211,6 +211,7 @@ class TensorRTOptions:
 
 class TensorRTBackend(Backend):
     name = "tensorrt"
+    library = "tensorrt"
     Options = TensorRTOptions
 
     def __init__(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..sources import FrameLoop, LoopPolicy, Source
-from .metrics import Metrics
+from .prometheus import Metrics
 
 if TYPE_CHECKING:
     from .pipeline import StreamConfig

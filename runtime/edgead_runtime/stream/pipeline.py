@@ -26,8 +26,9 @@ from ..detector import Detector, Result
 from ..errors import EdgeadError, FrameMismatchError
 from ..opencv import describe_build
 from ..sources import Source, open_source
+from ..system import memory_kb
 from .capture import Capture
-from .metrics import Metrics, MetricsServer, memory_kb
+from .prometheus import Metrics, MetricsServer
 from .sinks import AnomalySaver, Event, EventLog, Roi, Sink, VideoSink, WindowSink
 
 T = TypeVar("T")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from edgead_runtime.stream.metrics import Metrics
+from edgead_runtime.stream.prometheus import Metrics
 
 
 def _samples(text: str) -> dict[str, str]:

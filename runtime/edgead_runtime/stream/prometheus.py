@@ -6,19 +6,17 @@ however long the service runs. The HTTP endpoint is the standard library's, to k
 
 from __future__ import annotations
 
-import resource
-import sys
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import SinkError
+from ..system import memory_kb
 
 WINDOW = 1024  # latencies kept for the percentiles; also the frames the fps is measured over
 # counter -> (Prometheus name, help)
@@ -30,22 +28,6 @@ COUNTERS = {
     "corrupt": ("edgead_frames_corrupt_total", "Corrupt or empty frames counted and skipped"),
     "reconnects": ("edgead_reconnects_total", "Times the source was reopened after a dropout"),
 }
-
-
-def memory_kb() -> dict[str, int]:
-    """Resident set size now and at peak, in kB (Linux /proc; peak only, from getrusage, elsewhere)."""
-    found: dict[str, int] = {}
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                found["rss_kb" if line.startswith("VmRSS") else "peak_rss_kb"] = int(line.split()[1])
-    except OSError:
-        pass
-    if "peak_rss_kb" not in found:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        found["peak_rss_kb"] = peak // 1024 if sys.platform == "darwin" else peak  # macOS reports bytes
-    found.setdefault("rss_kb", found["peak_rss_kb"])
-    return found
 
 
 @dataclass
