@@ -2,7 +2,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = """
+BLOCK_TORCH = """
 import sys
 
 class Block:
@@ -11,7 +11,8 @@ class Block:
             raise ImportError(f"{name} is blocked: the runtime must not need it")
 
 sys.meta_path.insert(0, Block())
-import edgead_runtime.backends, edgead_runtime.bench, edgead_runtime.cli, edgead_runtime.sources
+"""
+SCRIPT = BLOCK_TORCH + """import edgead_runtime.backends, edgead_runtime.bench, edgead_runtime.cli, edgead_runtime.sources
 import edgead_runtime.stream.pipeline, edgead_runtime.stream.command, edgead_runtime.stream.prometheus
 from edgead_runtime.detector import Detector
 
@@ -29,16 +30,7 @@ def test_runtime_imports_and_predicts_without_torch_or_onnx(model_path: Path, bo
     assert "ok" in done.stdout
 
 
-API_SCRIPT = """
-import sys
-
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "onnx"):
-            raise ImportError(f"{name} is blocked: the runtime must not need it")
-
-sys.meta_path.insert(0, Block())
-import edgead_runtime
+API_SCRIPT = BLOCK_TORCH + """import edgead_runtime
 
 heavy = sorted(m for m in ("numpy", "cv2", "onnxruntime", "openvino", "tqdm") if m in sys.modules)
 assert not heavy, f"import edgead_runtime loaded {heavy}"
