@@ -12,7 +12,8 @@ class Block:
 
 sys.meta_path.insert(0, Block())
 """
-SCRIPT = BLOCK_TORCH + """import edgead_runtime.backends, edgead_runtime.bench, edgead_runtime.cli, edgead_runtime.sources
+SCRIPT = BLOCK_TORCH + """
+import edgead_runtime.backends, edgead_runtime.bench, edgead_runtime.cli, edgead_runtime.sources
 import edgead_runtime.stream.pipeline, edgead_runtime.stream.command, edgead_runtime.stream.prometheus
 from edgead_runtime.detector import Detector
 
