@@ -20,21 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..engine_file import (
-    EngineInfo,
-    compatibility_problem,
-    deserialize_failure,
-    device_warning,
-    parse_version,
-    read_engine,
-)
 from ..errors import BackendError, FrameMismatchError, ModelFileError
 from ..metadata import ModelMetadata
 from .base import Backend, Dim
 from .options import device_option
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy and the engine-file reader load with the first engine, not with `--help`
     import numpy as np
+
+    from ..engine_file import EngineInfo
 
 TENSORRT_HINT = (
     "TensorRT is not installed (Python package 'tensorrt'): on Jetson it comes with JetPack "
@@ -69,6 +63,8 @@ def import_cudart() -> Any:
 
 def io_api(tensorrt_version: str) -> str:
     """'binding' for TensorRT 8.x, 'tensor' (names + execute_async_v3) for 10 and later."""
+    from ..engine_file import parse_version
+
     return "binding" if parse_version(tensorrt_version)[0] < 10 else "tensor"
 
 
@@ -249,6 +245,8 @@ class TensorRTBackend(Backend):
     @classmethod
     def _open(cls, path: str | Path, options: TensorRTOptions) -> TensorRTBackend:
         """Load ``path`` (+ ``path.json``) on CUDA device ``device_id``; a mismatched engine says how to rebuild."""
+        from ..engine_file import compatibility_problem, deserialize_failure, device_warning, read_engine
+
         path, device_id = Path(path), options.device_id
         data, metadata, info = read_engine(path)  # file errors first: they need no GPU
         trt = import_tensorrt()
