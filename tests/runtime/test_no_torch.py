@@ -12,7 +12,9 @@ class Block:
 
 sys.meta_path.insert(0, Block())
 """
-SCRIPT = BLOCK_TORCH + """
+SCRIPT = (
+    BLOCK_TORCH
+    + """
 import edgead_runtime.backends, edgead_runtime.bench, edgead_runtime.cli, edgead_runtime.sources
 import edgead_runtime.stream.pipeline, edgead_runtime.stream.command, edgead_runtime.stream.prometheus
 from edgead_runtime.detector import Detector
@@ -22,6 +24,7 @@ assert 0.0 <= result.score <= 1.0
 assert edgead_runtime.cli.main(["info", sys.argv[1]]) == 0
 print("ok", result.score)
 """
+)
 
 
 def test_runtime_imports_and_predicts_without_torch_or_onnx(model_path: Path, bottle_images: list[Path]) -> None:
@@ -31,7 +34,9 @@ def test_runtime_imports_and_predicts_without_torch_or_onnx(model_path: Path, bo
     assert "ok" in done.stdout
 
 
-API_SCRIPT = BLOCK_TORCH + """import edgead_runtime
+API_SCRIPT = (
+    BLOCK_TORCH
+    + """import edgead_runtime
 
 heavy = sorted(m for m in ("numpy", "cv2", "onnxruntime", "openvino", "tqdm") if m in sys.modules)
 assert not heavy, f"import edgead_runtime loaded {heavy}"
@@ -51,6 +56,7 @@ except AttributeError as exc:
     assert "it exports" in str(exc)
 print("ok")
 """
+)
 
 
 def test_documented_top_level_imports_lazily_and_without_torch(model_path: Path, bottle_images: list[Path]) -> None:
