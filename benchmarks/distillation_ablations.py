@@ -30,13 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgead.train.config import TrainConfig
 from edgead.train.data import find_dataset, load_frames, load_masks
 from edgead.train.fit import run_graph, train
 from edgead.train.metrics import evaluate
 from edgead.train.models.layers import UpsampleBlur, combine_stage_maps, resize_bilinear
 from edgead.train.models.reverse_distillation.loss import cosine_distance
 from edgead.train.models.stfpm.anomaly_map import stage_distance
-from edgead.train.run import TrainConfig, load_run
+from edgead.train.run_dir import load_run
 from edgead_runtime.bench import machine_info
 from edgead_runtime.preprocess import list_images
 

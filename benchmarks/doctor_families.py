@@ -21,7 +21,7 @@ from pathlib import Path
 
 from edgead.export.doctor import diagnose
 from edgead.export.precision import quantize_int8, to_fp16
-from edgead.train.run import load_parity_frames
+from edgead.train.run_dir import load_parity_frames
 
 VERSIONS = ("8.5", "10", "11")
 

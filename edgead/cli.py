@@ -15,7 +15,6 @@ import typing
 from pathlib import Path
 
 from edgead_runtime.cli import dispatch
-from edgead_runtime.errors import EdgeadError
 
 EXAMPLES = """\
 workflow:
@@ -28,8 +27,6 @@ workflow:
   edgead-runtime bench bottle-pc.onnx
   edgead demo          # all of it on solar-cell images that install from PyPI
 """
-# The registry's names, spelt out so that `edgead --help` needs no torch; a test keeps them equal.
-MODEL_CHOICES = ("patchcore", "dfm", "stfpm", "reverse_distillation", "stad")
 TRAIN_EXAMPLES = """\
 examples:
   edgead train --model patchcore --data ../shared/data/mvtec_ad/bottle --out runs/bottle-pc
@@ -71,6 +68,9 @@ def build_parser(model_options: bool = True) -> argparse.ArgumentParser:
 
 
 def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> None:
+    from edgead.train.config import default  # no torch: the defaults of TrainConfig, shared with edgead.train()
+    from edgead.train.models import model_names  # no torch: the model folders
+
     p = commands.add_parser(
         "train",
         help="fit a model on good images, calibrate its threshold, evaluate, save a run directory",
@@ -79,17 +79,20 @@ def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> Non
         epilog=TRAIN_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", required=True, choices=MODEL_CHOICES, help="detector family")
+    p.add_argument("--model", required=True, choices=model_names(), help="detector family")
     p.add_argument(
         "--data", required=True, type=Path, metavar="DIR", help="MVTec-layout folder or a folder of good images"
     )
-    p.add_argument("--backbone", default="tf_efficientnet_lite0", help="timm backbone name (default: %(default)s)")
+    p.add_argument("--backbone", default=default("backbone"), help="timm backbone name (default: %(default)s)")
     p.add_argument("--layers", type=int, nargs="+", help="backbone stages to use (default: the model's)")
     p.add_argument(
         "--weights", type=Path, metavar="FILE", help="backbone weights file, when no offline package has them"
     )
     p.add_argument(
-        "--image-size", type=int, default=256, help="square model input size in pixels (default: %(default)s)"
+        "--image-size",
+        type=int,
+        default=default("image_size"),
+        help="square model input size in pixels (default: %(default)s)",
     )
     p.add_argument(
         "--out", type=Path, metavar="RUN_DIR", help="run directory (default: runs/<model>-<data folder name>)"
@@ -97,21 +100,21 @@ def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> Non
     p.add_argument(
         "--seed",
         type=int,
-        default=0,
+        default=default("seed"),
         help="seed of every random choice: the holdout split, PatchCore's coreset, random projections, and for "
         "stfpm, reverse_distillation and stad the initial weights and each epoch's shuffling (default: %(default)s)",
     )
     p.add_argument(
         "--batch-size",
         type=int,
-        default=8,
+        default=default("batch_size"),
         help="images per forward pass when fitting and scoring, and per optimizer step for trained models "
         "(default: %(default)s)",
     )
     p.add_argument(
         "--holdout",
         type=float,
-        default=0.1,
+        default=default("holdout_fraction"),
         help="fraction of good images held out to calibrate (default: %(default)s)",
     )
     p.add_argument("--skip-corrupt", action="store_true", help="skip unreadable images with a warning")
@@ -125,7 +128,7 @@ def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> Non
     schedule.add_argument(
         "--patience",
         type=int,
-        default=5,
+        default=default("patience"),
         help="stop after this many epochs (at least 1) without a better held-out loss (default: %(default)s)",
     )
     fast = schedule.add_argument(
@@ -137,18 +140,18 @@ def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> Non
     p.set_defaults(func=_train)
     if not model_options:
         return
-    from edgead.train.distill import is_gradient_model
-    from edgead.train.models import MODELS, model_names
+    from edgead.train.gradient_loop import is_gradient_model
+    from edgead.train.models import get_model_class
 
-    model_names()
-    trained = [MODELS[name] for name in MODEL_CHOICES if is_gradient_model(MODELS[name])]
+    models = [get_model_class(name) for name in model_names()]  # --help lists every model's options
+    trained = [m for m in models if is_gradient_model(m)]
     epochs.help = epochs.help.replace("the model's", ", ".join(f"{m.model_name} {m.default_epochs}" for m in trained))
     lr.help = lr.help.replace("the model's", ", ".join(f"{m.model_name} {m.default_lr:g}" for m in trained))
     fast.help += " (" + ", ".join(f"{m.model_name}: {m.fast_epochs} epochs" for m in trained) + ")"
     added: set[str] = set()
-    for name in MODEL_CHOICES:
-        group = p.add_argument_group(f"{name} options")
-        for f in dataclasses.fields(MODELS[name].Options):
+    for model in models:
+        group = p.add_argument_group(f"{model.model_name} options")
+        for f in dataclasses.fields(model.Options):
             flag = "--" + f.name.replace("_", "-")
             if flag in added:  # an option two models share (same name) is one flag, listed under the first
                 continue
@@ -178,26 +181,19 @@ def _option_type(annotation: object) -> type:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from edgead.train.config import TrainConfig
     from edgead.train.fit import train
-    from edgead.train.models import MODELS
-    from edgead.train.run import TrainConfig
 
     options = {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_") and v is not None}
-    own = {f.name for f in dataclasses.fields(MODELS[args.model].Options)}
-    foreign = sorted(set(options) - own)
-    if foreign:
-        flags = ", ".join("--" + k.replace("_", "-") for k in foreign)
-        raise EdgeadError(f"{flags} do(es) not apply to --model {args.model}; its options are {sorted(own)}")
-    out = args.out or Path("runs") / f"{args.model}-{args.data.resolve().name}"
-    config = TrainConfig(
-        model=args.model,
-        data=str(args.data),
-        out=str(out),
+    config = TrainConfig.from_settings(
+        args.model,
+        args.data,
+        args.out,
         backbone=args.backbone,
-        layers=tuple(args.layers) if args.layers else None,
+        layers=args.layers,
         image_size=args.image_size,
         seed=args.seed,
-        weights=str(args.weights) if args.weights else None,
+        weights=args.weights,
         batch_size=args.batch_size,
         holdout_fraction=args.holdout,
         skip_corrupt=args.skip_corrupt,
@@ -205,7 +201,7 @@ def _train(args: argparse.Namespace) -> int:
         lr=args.lr,
         patience=args.patience,
         fast=args.fast,
-        options=options,
+        **options,
     )
     start = time.perf_counter()
     train(config)
@@ -440,7 +436,9 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
         "evaluates through the runtime and prints metrics and latency.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--model", default="patchcore", choices=MODEL_CHOICES, help="detector family")
+    from edgead.train.models import model_names
+
+    p.add_argument("--model", default="patchcore", choices=model_names(), help="detector family")
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="where data, run and model go")
     p.add_argument("--image-size", type=int, default=256, help="model input size")
     p.set_defaults(func=_demo)

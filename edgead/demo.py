@@ -17,8 +17,8 @@ from pathlib import Path
 
 from edgead.export.evaluate import evaluate_model
 from edgead.export.formats import export
+from edgead.train.config import TrainConfig
 from edgead.train.fit import train
-from edgead.train.run import TrainConfig
 from edgead_runtime.bench import bench_model, format_report
 
 TRAIN_GOOD = 200

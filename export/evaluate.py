@@ -86,7 +86,7 @@ def _compare_torch(
 ) -> dict[str, Any]:
     from edgead.export.onnx_export import max_differences
     from edgead.train.fit import run_graph
-    from edgead.train.run import load_run
+    from edgead.train.run_dir import load_run
 
     _, graph, _ = load_run(run_dir)
     torch_out = run_graph(graph, frames, batch, desc="torch")

@@ -98,7 +98,7 @@ def export(
     if run_dir.is_file() and run_dir.suffix.lower() == ".onnx" and spec.from_onnx:
         output = Path(output) if output else run_dir.with_suffix(spec.suffix)
     else:
-        from edgead.train.run import load_config  # torch: only for a run directory
+        from edgead.train.run_dir import load_config  # torch: only for a run directory
 
         config = load_config(run_dir)
         suffix = spec.suffix if part == "full" else f".{part}{spec.suffix}"

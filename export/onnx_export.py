@@ -21,8 +21,9 @@ import edgead
 from edgead.export.formats import Written
 from edgead.export.onnx_files import PROTOBUF_LIMIT, save_model
 from edgead.export.opset import EXPORTER_OPSET, lower_to_opset17
+from edgead.train.config import TrainConfig
 from edgead.train.graph import BackboneGraph, DetectorGraph
-from edgead.train.run import TrainConfig, load_parity_frames, load_run
+from edgead.train.run_dir import load_parity_frames, load_run
 from edgead_runtime.errors import EdgeadError
 from edgead_runtime.metadata import INPUT_NAME, METADATA_KEY, OUTPUT_NAMES, ModelMetadata
 

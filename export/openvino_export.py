@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 
-from edgead.train.run import load_parity_frames
+from edgead.train.run_dir import load_parity_frames
 from edgead_runtime.backends import open_backend
 from edgead_runtime.backends.openvino import import_openvino
 from edgead_runtime.bench import synthetic_frame

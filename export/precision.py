@@ -281,7 +281,7 @@ def write_onnx_variant(
         quantize_int8(reference, output, frames)
         checks.append(f"int8 calibrated on {len(frames)} good training images")
     if part == "full":
-        from edgead.train.run import load_parity_frames
+        from edgead.train.run_dir import load_parity_frames
 
         checks.append(compare_variant(reference, output, load_parity_frames(run_dir), precision).summary())
     return [output, reference], checks
@@ -290,7 +290,7 @@ def write_onnx_variant(
 def calibration_frames(run_dir: Path, count: int) -> np.ndarray:
     """``count`` of the good images the run was fitted on, spread evenly, through the runtime's preprocessing."""
     from edgead.train.data import find_dataset, load_frames, split_holdout
-    from edgead.train.run import load_config
+    from edgead.train.run_dir import load_config
 
     if count < 1:
         raise EdgeadError(f"--calibration-images must be at least 1, got {count}")

@@ -277,7 +277,7 @@ def _source_onnx(source: Path, part: str) -> tuple[Path, list[Path]]:
     """(graph, files written): an exported .onnx as it is; a run directory is exported to RUN/<model>.onnx first."""
     if source.is_file() and source.suffix.lower() == ".onnx":
         return source, []
-    from edgead.train.run import load_config  # torch: a run directory is exported here
+    from edgead.train.run_dir import load_config  # torch: a run directory is exported here
 
     from .onnx_export import write_onnx
 
@@ -298,7 +298,7 @@ def _calibration(options: BuildOptions, source: Path, size: tuple[int, int]) -> 
     if options.calibration_data is not None:
         return options, calibration_frames(Path(options.calibration_data), size)
     if source.is_dir():  # a run directory knows its data (torch is there, it trained)
-        from edgead.train.run import load_config
+        from edgead.train.run_dir import load_config
 
         folder = Path(load_config(source).data).resolve()
         if not folder.is_dir():

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgead.train.run import load_parity_frames, load_run
+from edgead.train.run_dir import load_parity_frames, load_run
 from edgead_runtime.backends import open_backend
 from edgead_runtime.bench import machine_info, time_interleaved
 

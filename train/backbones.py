@@ -21,8 +21,6 @@ from torch import nn
 
 from edgead_runtime.errors import EdgeadError
 
-DEFAULT_BACKBONE = "tf_efficientnet_lite0"
-
 
 class BackboneWeightsError(EdgeadError):
     """Pretrained weights for a backbone cannot be found or do not fit it."""

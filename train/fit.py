@@ -14,15 +14,17 @@ import numpy as np
 import torch
 
 from edgead_runtime.errors import EdgeadError
+from edgead_runtime.files import write_json
 from edgead_runtime.metadata import OUTPUT_NAMES
 
 from .calibration import Calibration, calibrate
+from .config import TrainConfig
 from .data import Dataset, find_dataset, load_frames, load_masks, split_holdout
-from .distill import Schedule, batches, fit_by_gradient, is_gradient_model
-from .graph import DetectorGraph
+from .gradient_loop import Schedule, batches, fit_by_gradient, is_gradient_model
+from .graph import DetectorGraph, build_graph
 from .metrics import evaluate, format_metrics_table
 from .models import get_model_class
-from .run import METRICS, TRAINING, TrainConfig, build_graph, save_run, write_json
+from .run_dir import METRICS, TRAINING, save_run
 
 PARITY_FRAME_COUNT = 8
 
@@ -40,8 +42,9 @@ def run_graph(
 
 
 def train(config: TrainConfig) -> Path:
-    """Train, calibrate, evaluate and save a run; return the run directory."""
-    model_cls = get_model_class(config.model)
+    """Train, calibrate, evaluate and save a run; return the run directory. ``edgead train`` and ``edgead.train``
+    call this (through ``TrainConfig.from_settings``)."""
+    model_cls = get_model_class(config.model)  # the one lookup of the run; passed on from here
     if config.batch_size < 1:
         raise EdgeadError(f"--batch-size {config.batch_size}: pass --batch-size 1 or more")
     schedule = None
@@ -53,10 +56,10 @@ def train(config: TrainConfig) -> Path:
     run_dir = Path(config.out)
     dataset = find_dataset(config.data)
     fit_paths, holdout_paths = split_holdout(dataset.train, config.holdout_fraction, config.seed)
-    graph = build_graph(config)
+    graph = build_graph(config, model_cls)
     # record what was used, not only what was asked for: a later change of a default must not change a saved run
     config = dataclasses.replace(
-        config, layers=config.resolved_layers(), options=dataclasses.asdict(graph.model.options)
+        config, layers=tuple(graph.model.backbone.layers), options=dataclasses.asdict(graph.model.options)
     )
     print(
         f"backbone {config.backbone} stages {list(graph.model.backbone.layers)} "

@@ -10,7 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .backbones import FeatureExtractor
 from .calibration import Calibration, Normalization
+from .config import TrainConfig
+from .models import make_options
 from .models.layers import FrameInput, UpsampleBlur
 
 
@@ -40,6 +43,15 @@ class DetectorGraph(nn.Module):
             raw_score,
             raw_map,
         )
+
+
+def build_graph(config: TrainConfig, model_cls: type[nn.Module], pretrained: bool = True) -> DetectorGraph:
+    """The untrained graph of ``config`` with ``model_cls`` (``get_model_class(config.model)``, resolved once by
+    the caller); ``pretrained=False`` skips the weight lookup (a run's weights file has them)."""
+    options = make_options(model_cls, config.options)
+    layers = tuple(config.layers) if config.layers else tuple(model_cls.default_layers)
+    backbone = FeatureExtractor(config.backbone, layers, config.weights, pretrained=pretrained)
+    return DetectorGraph(model_cls(backbone, options), config.size).eval()
 
 
 class BackboneGraph(nn.Module):

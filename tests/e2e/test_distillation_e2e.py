@@ -40,7 +40,7 @@ def runtime_vs_torch(onnx_path: Path, run: Path, frames: np.ndarray) -> tuple[li
     """Runtime results on ``frames`` (one batch), and the runtime's largest relative difference from the torch graph
     on the raw score and the raw map; checks on the way that a batch of one gives the same score."""
     from edgead.train.fit import run_graph
-    from edgead.train.run import load_run
+    from edgead.train.run_dir import load_run
     from edgead_runtime.detector import Detector
 
     with Detector(onnx_path) as detector:
@@ -59,7 +59,7 @@ def runtime_vs_torch(onnx_path: Path, run: Path, frames: np.ndarray) -> tuple[li
 @pytest.mark.parametrize("model", MODELS)
 def test_fast_training_exports_with_parity_and_separates_defects(model: str, trained: Callable) -> None:
     from edgead.train.data import find_dataset, load_frames
-    from edgead.train.distill import CHECKPOINT
+    from edgead.train.gradient_loop import CHECKPOINT
     from edgead.train.models import get_model_class
 
     t = trained(model)  # train + export; export raises if the graph disagrees with torch on real frames
@@ -94,7 +94,7 @@ def test_graph_changing_options_export_with_parity_and_run(
 ) -> None:
     from edgead.cli import main
     from edgead.train.data import find_dataset, load_frames
-    from edgead.train.run import load_run
+    from edgead.train.run_dir import load_run
 
     run, onnx_path = tmp_path / "run", tmp_path / f"{model}.onnx"
     argv = ["train", "--model", model, "--data", str(tiny_bottle), "--image-size", "128", "--fast", "--out", str(run)]

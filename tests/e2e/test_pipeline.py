@@ -198,7 +198,7 @@ def _corrupt_bank(src: Path, dst: Path, bank_shape: tuple[int, ...]) -> str:
 
 def test_export_parity_guard_catches_a_corrupted_graph(trained: Callable, tmp_path: Path) -> None:
     from edgead.export.onnx_export import ExportParityError, verify
-    from edgead.train.run import load_parity_frames, load_run
+    from edgead.train.run_dir import load_parity_frames, load_run
     from edgead_runtime.metadata import OUTPUT_NAMES
 
     t = trained("patchcore")
@@ -220,7 +220,7 @@ def test_export_with_external_data_loads_and_matches(trained: Callable, tmp_path
     import onnxruntime as ort
 
     from edgead.export.onnx_export import export_onnx
-    from edgead.train.run import load_parity_frames
+    from edgead.train.run_dir import load_parity_frames
     from edgead_runtime.metadata import INPUT_NAME, OUTPUT_NAMES
 
     t = trained("patchcore")

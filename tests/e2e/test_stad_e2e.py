@@ -31,7 +31,7 @@ def test_stad_graph_holds_teacher_and_all_students_and_matches_torch(trained: Ca
     import onnx
     from onnx import numpy_helper
 
-    from edgead.train.run import load_run
+    from edgead.train.run_dir import load_run
     from edgead_runtime.backends import open_backend
     from edgead_runtime.metadata import OUTPUT_NAMES
     from edgead_runtime.preprocess import list_images, load_frame

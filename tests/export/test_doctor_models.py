@@ -38,7 +38,7 @@ def graph_for(
             return t.onnx
         if (name, precision) not in cache:
             from edgead.export.precision import quantize_int8, to_fp16
-            from edgead.train.run import load_parity_frames
+            from edgead.train.run_dir import load_parity_frames
 
             out = tmp_path_factory.mktemp(f"variant-{name}") / f"{name}.{precision}.onnx"
             if precision == "fp16":

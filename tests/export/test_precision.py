@@ -21,7 +21,7 @@ from edgead.export.precision import (
 )
 from edgead.train.data import load_frames
 from edgead.train.metrics import evaluate
-from edgead.train.run import load_parity_frames
+from edgead.train.run_dir import load_parity_frames
 from edgead_runtime.errors import EdgeadError
 from edgead_runtime.metadata import METADATA_KEY, OUTPUT_NAMES, ModelMetadata
 from edgead_runtime.preprocess import list_images

@@ -145,7 +145,7 @@ def test_int8_entropy_calibration_builds_an_engine_close_to_fp32(trt_env, fixtur
 
 
 def test_fp16_graph_engine_of_a_real_patchcore_graph_tracks_fp32(trt_env, trained, tmp_path):
-    from edgead.train.run import load_parity_frames
+    from edgead.train.run_dir import load_parity_frames
 
     graph = _copy(trained("patchcore").onnx, tmp_path)
     engine = tmp_path / "patchcore.fp16.engine"
@@ -161,7 +161,7 @@ def test_fp16_graph_engine_of_a_real_patchcore_graph_tracks_fp32(trt_env, traine
 
 def test_int8_qdq_engine_from_the_fp32_graph_and_from_the_prequantized_file(trt_env, trained, tmp_path):
     """Workstation: the Q/DQ variant is calibrated on good images. Jetson: the int8 .onnx alone, no images."""
-    from edgead.train.run import load_parity_frames
+    from edgead.train.run_dir import load_parity_frames
 
     run = trained("patchcore")
     graph = _copy(run.onnx, tmp_path)
@@ -394,7 +394,7 @@ print("exit", code)
 def test_jetson_build_from_onnx_needs_no_torch(trained, tmp_path, name, precision):
     """`edgead export model.onnx --format trt` on a device with TensorRT and no torch: fp16 and fp32 from the
     workstation's fp32 .onnx, int8 from its model.int8.onnx (no calibration images on the device)."""
-    from edgead.train.run import load_parity_frames
+    from edgead.train.run_dir import load_parity_frames
 
     run = trained("patchcore")
     graph = _copy(run.onnx, tmp_path)

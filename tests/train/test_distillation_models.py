@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from edgead.train.backbones import FeatureExtractor
-from edgead.train.models import get_model_class, make_options
+from edgead.train.models import create_model
 from edgead.train.models.layers import FrameInput
 from edgead.train.models.reverse_distillation.blocks import doublings
 
@@ -37,7 +37,7 @@ def bottle_images(bottle, lite0) -> torch.Tensor:
 
 def build(name: str, backbone: FeatureExtractor, **options) -> torch.nn.Module:
     torch.manual_seed(0)
-    return get_model_class(name)(backbone, make_options(name, options))
+    return create_model(name, backbone, options)
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -11,7 +11,7 @@ from scipy.stats import multivariate_normal
 from sklearn.decomposition import PCA
 
 from edgead.train.backbones import FeatureExtractor
-from edgead.train.models import get_model_class, make_options, model_names
+from edgead.train.models import create_model, get_model_class, make_options, model_names
 from edgead.train.models.layers import FrameInput, UpsampleBlur
 from edgead.train.models.patchcore.coreset import greedy_coreset, nearest_in_bank
 from edgead_runtime.errors import EdgeadError
@@ -23,13 +23,18 @@ def backbone() -> FeatureExtractor:
 
 
 def test_registry_lists_models_and_suggests_names():
-    from edgead.cli import MODEL_CHOICES
+    from pathlib import Path
 
-    assert set(model_names()) == set(MODEL_CHOICES)  # the CLI's torch-free copy of the registry
+    import edgead.train.models as models
+
+    folders = sorted(p.parent.name for p in Path(models.__file__).parent.glob("*/__init__.py"))
+    assert model_names() == folders == ["dfm", "patchcore", "reverse_distillation", "stad", "stfpm"]
+    for name in folders:  # each folder registers the model it is named after
+        assert get_model_class(name).model_name == name
     with pytest.raises(EdgeadError, match="Did you mean patchcore"):
         get_model_class("patchcor")
-    with pytest.raises(EdgeadError, match="no option pool_size"):
-        make_options("patchcore", {"pool_size": 2})
+    with pytest.raises(EdgeadError, match=r"no option pool_size \(--pool-size\)"):
+        make_options(get_model_class("patchcore"), {"pool_size": 2})
 
 
 def test_upsample_blur_is_bilinear_upsampling_then_scipy_gaussian():
@@ -74,7 +79,7 @@ def test_nearest_in_bank_puts_each_row_first_then_its_neighbours():
 
 
 def test_patchcore_distances_and_reweighting_match_cdist(backbone):
-    model = get_model_class("patchcore")(backbone, make_options("patchcore", {"coreset_ratio": 0.5}))
+    model = create_model("patchcore", backbone, {"coreset_ratio": 0.5})
     torch.manual_seed(0)
     images = torch.randn(3, 3, 64, 64)
     model.fit([images[:2]])
@@ -98,7 +103,7 @@ def test_patchcore_distances_and_reweighting_match_cdist(backbone):
 
 def test_dfm_pca_matches_sklearn_and_scores_are_consistent():
     backbone = FeatureExtractor("tf_efficientnet_lite0", (3,))
-    model = get_model_class("dfm")(backbone, make_options("dfm", {"pool_size": 2, "pca_variance": 0.9}))
+    model = create_model("dfm", backbone, {"pool_size": 2, "pca_variance": 0.9})
     torch.manual_seed(0)
     images = torch.randn(24, 3, 64, 64)
     model.fit([images[:12], images[12:20]])
@@ -112,8 +117,7 @@ def test_dfm_pca_matches_sklearn_and_scores_are_consistent():
     fre_map, score = model(images[20:])
     np.testing.assert_allclose(score.numpy(), fre, rtol=1e-3)
     np.testing.assert_allclose(fre_map.sum((1, 2)).numpy(), fre, rtol=1e-3)
-    nll_options = make_options("dfm", {"pool_size": 2, "pca_variance": 0.9, "score_type": "nll"})
-    nll_model = get_model_class("dfm")(backbone, nll_options)
+    nll_model = create_model("dfm", backbone, {"pool_size": 2, "pca_variance": 0.9, "score_type": "nll"})
     nll_model.fit([images[:20]])
     _, nll = nll_model(images[20:])
     projected = pca.transform(test)  # same subspace (up to component signs, which a Gaussian ignores)
@@ -125,7 +129,7 @@ def test_dfm_pca_matches_sklearn_and_scores_are_consistent():
 
 def test_dfm_rejects_bad_options(backbone):
     with pytest.raises(ValueError, match="one feature stage"):
-        get_model_class("dfm")(backbone, make_options("dfm", {}))
+        create_model("dfm", backbone, {})
     one_stage = FeatureExtractor("tf_efficientnet_lite0", (3,))
     with pytest.raises(ValueError, match="score_type"):
-        get_model_class("dfm")(one_stage, make_options("dfm", {"score_type": "x"}))
+        create_model("dfm", one_stage, {"score_type": "x"})

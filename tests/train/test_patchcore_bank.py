@@ -10,7 +10,7 @@ import torch
 
 from edgead.train.backbones import FeatureExtractor
 from edgead.train.data import load_frames
-from edgead.train.models import get_model_class, make_options
+from edgead.train.models import create_model
 from edgead.train.models.layers import FrameInput
 from edgead_runtime.preprocess import list_images
 
@@ -38,7 +38,7 @@ def frames(bottle_small: Path, backbone: FeatureExtractor) -> dict[str, torch.Te
 
 
 def fitted(backbone: FeatureExtractor, frames: dict[str, torch.Tensor], **options: object) -> torch.nn.Module:
-    model = get_model_class("patchcore")(backbone, make_options("patchcore", {"coreset_ratio": 0.1, **options}))
+    model = create_model("patchcore", backbone, {"coreset_ratio": 0.1, **options})
     torch.manual_seed(0)
     with torch.no_grad():
         model.fit([frames["fit"]])
@@ -77,7 +77,7 @@ def test_projection_is_seeded():
     images = torch.randn(1, 3, 32, 32)
     banks = []
     for _ in range(2):
-        model = get_model_class("patchcore")(backbone, make_options("patchcore", {"bank_dim": 16}))
+        model = create_model("patchcore", backbone, {"bank_dim": 16})
         torch.manual_seed(3)
         model.fit([images])
         banks.append(model.projection.clone())
@@ -88,4 +88,4 @@ def test_projection_is_seeded():
 def test_bad_bank_options_are_rejected(options, match):
     backbone = FeatureExtractor("tf_efficientnet_lite0", (2, 3), pretrained=False)
     with pytest.raises(ValueError, match=match):
-        get_model_class("patchcore")(backbone, make_options("patchcore", options))
+        create_model("patchcore", backbone, options)

@@ -11,7 +11,7 @@ from sklearn.decomposition import PCA
 
 from edgead.train.backbones import FeatureExtractor
 from edgead.train.data import load_frames
-from edgead.train.models import get_model_class, make_options
+from edgead.train.models import create_model
 from edgead.train.models.layers import FrameInput
 from edgead.train.models.stad.torch_model import ensemble_scores, receptive_field
 from edgead_runtime.errors import EdgeadError
@@ -27,7 +27,7 @@ def backbone() -> FeatureExtractor:
 
 def make(backbone: FeatureExtractor, **options):
     torch.manual_seed(0)
-    return get_model_class("stad")(backbone, make_options("stad", options))
+    return create_model("stad", backbone, options)
 
 
 @pytest.fixture(scope="module")

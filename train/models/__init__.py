@@ -1,8 +1,17 @@
-"""Model registry: a decorator maps a name to a model class; ``create_model`` is a thin lookup.
+"""Model registry: one folder per model under ``train/models/``; a decorator maps its name to its class.
+
+A model is a sub-package of this one, named after the model (``train/models/patchcore/``), whose
+``__init__`` imports a class decorated with ``@register_model("<folder name>")``. Nothing else lists
+models: ``model_names()`` finds the folders without importing them (so without torch; the CLI's
+choices come from it), ``get_model_class(name)`` imports the one folder asked for, and packaging
+finds every folder too (``setup.py``). ``docs/extending.md`` has the recipe.
 
 A model class takes a FeatureExtractor and its ``Options`` dataclass, learns from batches of
-normalized images in ``fit``, and maps images to ``(patch_map [N, h, w], raw_score [N])`` in
-``forward``. Everything else (input stage, upsampling, blur, normalization) is shared.
+normalized images in ``fit`` (or, trained by gradient descent, provides ``loss`` and
+``make_optimizer``), and maps images to ``(patch_map [N, h, w], raw_score [N])`` in ``forward``.
+Everything else (input stage, upsampling, blur, normalization) is shared.
+
+This module imports no torch: ``edgead --help`` lists the models from it.
 """
 
 from __future__ import annotations
@@ -10,14 +19,15 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
-from typing import Any
-
-from torch import nn
+import pkgutil
+from typing import TYPE_CHECKING, Any
 
 from edgead_runtime.errors import EdgeadError
 
-MODELS: dict[str, type[nn.Module]] = {}
-_MODEL_PACKAGES = ("patchcore", "dfm", "stfpm", "reverse_distillation", "stad")
+if TYPE_CHECKING:
+    from torch import nn
+
+MODELS: dict[str, type[nn.Module]] = {}  # filled as model folders are imported
 
 
 def register_model(name: str):
@@ -31,32 +41,40 @@ def register_model(name: str):
     return decorate
 
 
-def _load_all() -> None:
-    for package in _MODEL_PACKAGES:
-        importlib.import_module(f"{__name__}.{package}")
+def model_names() -> list[str]:
+    """Every model folder (a sub-package not starting with ``_``), found on disk without importing any."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg and not m.name.startswith("_"))
 
 
 def get_model_class(name: str) -> type[nn.Module]:
-    _load_all()
-    if name not in MODELS:
-        close = difflib.get_close_matches(name, MODELS, n=3)
+    """The class of model ``name``: imports its folder only. Resolve it once per run and pass it on."""
+    names = model_names()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise EdgeadError(f"unknown model '{name}'; choose one of {', '.join(sorted(MODELS))}.{hint}")
+        raise EdgeadError(f"unknown model '{name}'; choose one of {', '.join(names)}.{hint}")
+    importlib.import_module(f"{__name__}.{name}")
+    if name not in MODELS:
+        raise EdgeadError(
+            f"model folder '{name}' registers no model named '{name}': decorate its class with "
+            f"@register_model('{name}') and import it in {name}/__init__.py (docs/extending.md)"
+        )
     return MODELS[name]
 
 
-def model_names() -> list[str]:
-    _load_all()
-    return sorted(MODELS)
-
-
-def make_options(name: str, values: dict[str, Any]) -> Any:
-    """The model's Options dataclass from ``values``; an option the model lacks is an error."""
-    options_cls = get_model_class(name).Options
+def make_options(model_cls: type[nn.Module], values: dict[str, Any]) -> Any:
+    """The model's Options dataclass from ``values``; an option the model lacks is an error naming its flag."""
+    options_cls = model_cls.Options
     known = {f.name for f in dataclasses.fields(options_cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise EdgeadError(
-            f"model '{name}' has no option {', '.join(unknown)}; its options are {', '.join(sorted(known)) or 'none'}"
-        )
+        flags = ", ".join(f"{k} (--{k.replace('_', '-')})" for k in unknown)
+        own = ", ".join(sorted(known)) or "none"
+        raise EdgeadError(f"model '{model_cls.model_name}' has no option {flags}; its options are {own}")
     return options_cls(**values)
+
+
+def create_model(name: str, backbone: Any, options: dict[str, Any] | None = None) -> nn.Module:
+    """Model ``name`` on ``backbone`` (a FeatureExtractor) with ``options`` (fields of its Options)."""
+    model_cls = get_model_class(name)
+    return model_cls(backbone, make_options(model_cls, options or {}))

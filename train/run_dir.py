@@ -1,6 +1,6 @@
-"""A run directory: everything a trained detector is, saved so that a crash never leaves half a file.
+"""Run-directory I/O: everything a trained detector is, saved so that a crash never leaves half a file.
 
-    RUN_DIR/config.json        TrainConfig (model, backbone, layers, size, options, seed, data)
+    RUN_DIR/config.json        TrainConfig (``config.py``: model, backbone, layers, size, options, seed, data)
     RUN_DIR/model.safetensors  weights and fitted state (backbone, memory bank / PCA, normalization)
     RUN_DIR/calibration.json   thresholds and normalization, and how they were chosen
     RUN_DIR/metrics.json       test metrics (torch, before export), when the data has a test split
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from edgead_runtime.errors import EdgeadError
-from edgead_runtime.files import atomic_write, write_json  # noqa: F401 - re-exported; one torch-free implementation
+from edgead_runtime.files import atomic_write, write_json
 
-from .backbones import DEFAULT_BACKBONE, FeatureExtractor
 from .calibration import Calibration
-from .graph import DetectorGraph
-from .models import get_model_class, make_options
+from .config import TrainConfig
+from .graph import DetectorGraph, build_graph
+from .models import get_model_class
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -38,42 +37,6 @@ CALIBRATION = "calibration.json"
 METRICS = "metrics.json"
 TRAINING = "training.json"
 PARITY_FRAMES = "parity_frames.npz"
-
-
-@dataclass
-class TrainConfig:
-    model: str
-    data: str
-    out: str
-    backbone: str = DEFAULT_BACKBONE
-    layers: tuple[int, ...] | None = None  # None: the model's default stages
-    image_size: int = 256
-    seed: int = 0
-    weights: str | None = None  # backbone weights file; None: offline package or cache
-    batch_size: int = 8
-    holdout_fraction: float = 0.1
-    skip_corrupt: bool = False
-    # gradient-trained models only (STFPM, Reverse Distillation, STAD); None: the model's default
-    epochs: int | None = None
-    lr: float | None = None
-    patience: int = 5
-    fast: bool = False  # the model's short schedule (fast_epochs), sized for CI and quick checks
-    options: dict[str, Any] = field(default_factory=dict)  # model-specific, see the model's Options
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.image_size, self.image_size
-
-    def resolved_layers(self) -> tuple[int, ...]:
-        return tuple(self.layers) if self.layers else tuple(get_model_class(self.model).default_layers)
-
-
-def build_graph(config: TrainConfig, pretrained: bool = True) -> DetectorGraph:
-    """The untrained graph for ``config``; ``pretrained=False`` skips weight lookup (a run's file has them)."""
-    model_cls = get_model_class(config.model)
-    options = make_options(config.model, config.options)
-    backbone = FeatureExtractor(config.backbone, config.resolved_layers(), config.weights, pretrained=pretrained)
-    return DetectorGraph(model_cls(backbone, options), config.size).eval()
 
 
 def save_run(
@@ -120,7 +83,7 @@ def load_run(run_dir: Path) -> tuple[TrainConfig, DetectorGraph, Calibration]:
     """Rebuild the trained graph from a run directory (no pretrained-weight lookup needed)."""
     run_dir = Path(run_dir)
     config = load_config(run_dir)
-    graph = build_graph(config, pretrained=False)
+    graph = build_graph(config, get_model_class(config.model), pretrained=False)
     try:
         state = load_file(str(run_dir / WEIGHTS))
     except (OSError, SafetensorError) as exc:

@@ -11,10 +11,10 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-import edgead.train.distill as distill
-from edgead.train.distill import CHECKPOINT, Schedule, fit_by_gradient, is_gradient_model
+import edgead.train.gradient_loop as gradient_loop
+from edgead.train.config import TrainConfig
 from edgead.train.fit import _schedule
-from edgead.train.run import TrainConfig
+from edgead.train.gradient_loop import CHECKPOINT, Schedule, fit_by_gradient, is_gradient_model
 from edgead_runtime.errors import EdgeadError
 
 
@@ -121,7 +121,7 @@ def test_a_failed_checkpoint_write_leaves_the_previous_checkpoint_intact(
             f.write(before[: len(before) // 2])  # a serializer stopped mid-write (disk full, Ctrl-C)
         raise interrupt
 
-    monkeypatch.setattr(distill, "save_file", half_then_fail)
+    monkeypatch.setattr(gradient_loop, "save_file", half_then_fail)
     with pytest.raises(type(interrupt)):
         fit_by_gradient(Regressor(), to_images, *frames, Schedule(2, 0.05, 2, 4, 1), tmp_path)
     assert (tmp_path / CHECKPOINT).read_bytes() == before

@@ -7,13 +7,16 @@ import pytest
 import torch
 
 from edgead.train.calibration import Calibration, Normalization
-from edgead.train.run import WEIGHTS, TrainConfig, atomic_write, build_graph, load_run, save_run
+from edgead.train.config import TrainConfig
+from edgead.train.graph import build_graph
+from edgead.train.models import get_model_class
+from edgead.train.run_dir import WEIGHTS, atomic_write, load_run, save_run
 from edgead_runtime.errors import EdgeadError
 
 
 def _fitted_run(tmp_path, model="patchcore", options=None):
     config = TrainConfig(model=model, data="unused", out=str(tmp_path / "run"), image_size=64, options=options or {})
-    graph = build_graph(config)
+    graph = build_graph(config, get_model_class(model))
     torch.manual_seed(0)
     frames = torch.randint(0, 256, (4, 64, 64, 3), dtype=torch.uint8)
     graph.model.fit([graph.input(frames)])

@@ -23,8 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from edgead_runtime.errors import EdgeadError
-
-from .run import atomic_write
+from edgead_runtime.files import atomic_write
 
 CHECKPOINT = "checkpoint.safetensors"
 # Batches are frames -> normalized images; the caller owns the input stage (the graph's FrameInput).
