@@ -189,3 +189,158 @@ def test_edgead_help_does_not_import_torch() -> None:
     )
     done = _run([sys.executable, "-c", blocked], timeout=60)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr
+
+
+# ---------------------------------------------------------------- the edgead wheel: complete by construction
+
+TINY_MODEL = '''"""A test-only model: squared distance of each feature vector to the training mean."""
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .. import register_model
+
+
+@register_model("tiny")
+class Tiny(nn.Module):
+    default_layers = (1,)
+
+    @dataclass
+    class Options:
+        tiny_gain: float = field(default=1.0, metadata={"help": "multiplies the distance (tiny's only option)"})
+
+    def __init__(self, backbone, options):
+        super().__init__()
+        self.backbone, self.options = backbone, options
+        self.register_buffer("mean", torch.zeros(0))
+
+    @torch.no_grad()
+    def fit(self, batches):
+        self.mean = torch.cat([self.backbone(images)[0] for images in batches]).mean((0, 2, 3))
+
+    def forward(self, images):
+        feats = self.backbone(images)[0]
+        return self.options.tiny_gain * (feats - self.mean[None, :, None, None]).pow(2).sum(1), None
+'''
+
+
+def _source_files(root: Path) -> dict[str, Path]:
+    """Every file the edgead wheel must hold, by its path inside the wheel: all modules, and the data files
+    read at run time (export/*.json), under their import names (train/ -> edgead/train/)."""
+    files = {}
+    for folder, prefix in (("edgead", "edgead"), ("train", "edgead/train"), ("export", "edgead/export")):
+        for path in (root / folder).rglob("*"):
+            if path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
+                files[f"{prefix}/{path.relative_to(root / folder).as_posix()}"] = path
+    return files
+
+
+@pytest.fixture(scope="module")
+def wheel_with_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A copy of the repository's tracked files plus one new folder, train/models/tiny/ (nothing else edited),
+    built into a wheel with ``pip wheel`` (not the editable install CI uses). Returns (source copy, wheel)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    for name in filter(None, listed.decode().split("\0")):
+        if (REPO / name).is_file() and not name.startswith(("tests/", "benchmarks/", "docs/", "runtime/")):
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, src / name)
+    (src / "train/models/tiny").mkdir()
+    (src / "train/models/tiny/__init__.py").write_text("from .torch_model import Tiny\n\n__all__ = ['Tiny']\n")
+    (src / "train/models/tiny/torch_model.py").write_text(TINY_MODEL)
+    done = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", src, "-w", tmp / "dist"], timeout=600)
+    assert done.returncode == 0, f"pip wheel failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    (wheel,) = (tmp / "dist").glob("edgead-*.whl")
+    return src, wheel
+
+
+def test_built_wheel_holds_every_model_folder_and_data_file(wheel_with_tiny_model: tuple[Path, Path]) -> None:
+    import zipfile
+
+    src, wheel = wheel_with_tiny_model
+    inside = set(zipfile.ZipFile(wheel).namelist())
+    expected = _source_files(src)
+    missing = sorted(set(expected) - inside)
+    assert not missing, f"{wheel.name} lacks {missing}"
+    models = sorted(p.parent.name for p in (src / "train/models").glob("*/__init__.py"))
+    assert {"patchcore", "dfm", "stfpm", "reverse_distillation", "stad", "tiny"} <= set(models)
+    for model in models:
+        assert f"edgead/train/models/{model}/__init__.py" in inside, model
+    assert "edgead/export/trt_onnx_operators.json" in inside  # read by `edgead doctor` at run time
+    assert not any(name.startswith(("train/", "export/", "tests/")) for name in inside)  # no top-level train/export
+
+
+def _unpacked(wheel: Path, tmp_path: Path) -> tuple[Callable[..., subprocess.CompletedProcess[str]], dict[str, str]]:
+    """The wheel installed by unpacking it (pure Python) onto PYTHONPATH (edgead_runtime: this venv's); a runner
+    for `python -m edgead.cli ARGS` with it, and its environment. cwd is tmp_path, so the repo's edgead/ is not
+    on sys.path."""
+    import zipfile
+
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    env = {**_clean_env(), "PYTHONPATH": str(site)}
+
+    def edgead(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "edgead.cli", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+
+    return edgead, env
+
+
+def test_a_new_model_folder_is_in_the_help_the_registry_and_the_wheel(
+    wheel_with_tiny_model: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Adding a model is one folder under train/models/: the wheel built from the tree with that one folder added
+    lists it in `edgead train --help` and registers it."""
+    edgead, env = _unpacked(wheel_with_tiny_model[1], tmp_path)
+    done = edgead("train", "--help")
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())
+    assert "tiny options" in text and "--tiny-gain" in text and "tiny's only option" in text
+    assert "{dfm,patchcore,reverse_distillation,stad,stfpm,tiny}" in done.stdout.replace("\n", "").replace(" ", "")
+
+    code = (
+        "import edgead, edgead.train.models as m; print(edgead.__file__); print(m.model_names()); "
+        "print(m.get_model_class('tiny').__module__)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    where, names, module = done.stdout.split("\n")[:3]
+    assert (
+        Path(where).resolve().is_relative_to((tmp_path / "site").resolve())
+    )  # the wheel's copy, not the editable install
+    assert "'tiny'" in names and module == "edgead.train.models.tiny.torch_model"
+
+
+@pytest.mark.slow  # 18 s on an idle 2-core machine, a minute on a loaded one
+def test_a_new_model_folder_trains_from_the_wheel(wheel_with_tiny_model: tuple[Path, Path], tmp_path: Path) -> None:
+    """...and `edgead train --model tiny` trains it (12 noise images, 64 px) with its own option."""
+    import cv2
+
+    edgead, _ = _unpacked(wheel_with_tiny_model[1], tmp_path)
+    images = tmp_path / "good"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        cv2.imwrite(str(images / f"{i:02d}.png"), rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    done = edgead(
+        "train",
+        "--model",
+        "tiny",
+        "--data",
+        str(images),
+        "--image-size",
+        "64",
+        "--tiny-gain",
+        "2",
+        "--out",
+        str(tmp_path / "run"),
+    )
+    assert done.returncode == 0, f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model"] == "tiny" and config["options"] == {"tiny_gain": 2.0} and config["layers"] == [1]
