@@ -66,13 +66,14 @@ FORMATS: dict[str, Format] = {
 def export(
     run_dir: Path,
     fmt: str,
-    precision: str,
-    output: Path | None,
+    precision: str = "fp32",
+    output: Path | None = None,
     part: str = "full",
     doctor: bool = True,
     **options: object,
 ) -> Path:
-    """Write ``run_dir`` in format ``fmt``; print path, size, time, parity and the next command.
+    """Write ``run_dir`` in format ``fmt``; print path, size, time, parity and the next command. ``edgead export``
+    and ``edgead.export(...)`` call this; the defaults here are the CLI's.
 
     ``doctor``: run ``edgead doctor`` (TensorRT 8.5, 10 and 11) on every ONNX graph written; an error fails the export.
     For ``trt`` the writer runs it before TensorRT parses the graph (the installed TensorRT line for that graph).
