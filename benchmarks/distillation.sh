@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the figures of the distillation family (STFPM, Reverse Distillation and STAD) quoted in
 # train/models/{stfpm,reverse_distillation,stad}/README.md, and the all-family latency table
-# benchmarks/results/bench-all-families.{txt,md,json} (backbone alone, PatchCore, DFM, STFPM, RD, STAD).
+# benchmarks/results/distillation/bench-all-families.{txt,md,json} (backbone alone, PatchCore, DFM, STFPM, RD, STAD).
 #
 #   bash benchmarks/distillation.sh [OUT_DIR]            (default OUT_DIR: runs/distillation)
 #   DATASETS=bottle bash benchmarks/distillation.sh      only bottle; DATASETS=magnetic_tile: only Magnetic Tile
@@ -24,27 +24,27 @@
 #                  its fast_epochs (torch metrics of edgead train, which the exported graph matches)
 #     ablations    benchmarks/distillation_ablations.py: map combination order, STFPM's blur, training batch
 #     summary      benchmarks/distillation_summary.py: the README tables, from the files above
-#   RESULTS        benchmarks/results             where logs and JSON go; point it elsewhere for a trial run
+#   RESULTS        benchmarks/results/distillation  where logs and JSON go; point it elsewhere for a trial run
 #   TRAIN_ARGS     ""                             extra edgead train arguments, every model (trial: --image-size 64)
 #   SCHEDULE_ARGS  ""                             extra arguments for STFPM, RD and STAD in train (trial: --epochs 1)
 #   BENCH_ITERS    100                            timed calls per target and batch size
 #
 # Writes to $RESULTS: <model>-<dataset>.{train.log,export.log,training.json,evaluate.json} for each model and
 # dataset (dataset: bottle, magnetic_tile); bench-all-families.{txt,md,json}; <model>-bottle-fast.{train.log,
-# export.log,training.json,evaluate.json}; stfpm-fast-epochs.txt; distillation-ablations.{txt,json};
-# distillation-summary.md; and, appended by every invocation, distillation.machine.txt (CPU model, cores, load,
-# versions, commit) and distillation.commands.txt (every command exactly as run).
+# export.log,training.json,evaluate.json}; stfpm-fast-epochs.txt; ablations.{txt,json};
+# summary.md; and, appended by every invocation, machine.txt (CPU model, cores, load,
+# versions, commit) and commands.txt (every command exactly as run).
 set -euo pipefail
 export TQDM_DISABLE=1  # keep the logs readable
 cd "$(dirname "$0")/.."
 out=$(mkdir -p "${1:-runs/distillation}" && cd "${1:-runs/distillation}" && pwd)
 data=$(cd "${EDGEAD_DATA:-../shared/data}" && pwd)
-results=$(mkdir -p "${RESULTS:-benchmarks/results}" && cd "${RESULTS:-benchmarks/results}" && pwd)
+results=$(mkdir -p "${RESULTS:-benchmarks/results/distillation}" && cd "${RESULTS:-benchmarks/results/distillation}" && pwd)
 datasets=${DATASETS:-bottle magnetic_tile}
 steps=${STEPS:-train textures bench fast ablations summary}
 read -r -a train_args <<< "${TRAIN_ARGS:-}"
 read -r -a schedule_args <<< "${SCHEDULE_ARGS:-}"
-commands="$results/distillation.commands.txt"
+commands="$results/commands.txt"
 distillation_models=(stfpm reverse_distillation stad)
 
 run() {  # record the command exactly, then run it
@@ -88,7 +88,7 @@ train_export_evaluate() {
   python -c 'import platform, torch, onnxruntime; from importlib.metadata import version
 print("python", platform.python_version(), "torch", torch.__version__, "onnxruntime", onnxruntime.__version__,
       "edgead", version("edgead"), "torch threads", torch.get_num_threads())'
-} | tee -a "$results/distillation.machine.txt"
+} | tee -a "$results/machine.txt"
 echo "## $(date -u +%FT%TZ) DATASETS='$datasets' STEPS='$steps'" >> "$commands"
 
 if has_step train; then
@@ -164,5 +164,5 @@ if has_step ablations; then
 fi
 
 if has_step summary; then
-  run python benchmarks/distillation_summary.py "$results" | tee "$results/distillation-summary.md"
+  run python benchmarks/distillation_summary.py "$results" | tee "$results/summary.md"
 fi

@@ -1,7 +1,7 @@
 """What edgead's departures from the STFPM and Reverse Distillation papers change, measured cheaply.
 
     python benchmarks/distillation_ablations.py --data ../shared/data/mvtec_ad/bottle --out runs/ablations \
-        --results benchmarks/results
+        --results benchmarks/results/distillation
 
 Each model is trained with ``--fast`` at 128 px on the first 40 good training images (the CI set's training
 images, tests/conftest.py), then the trained torch model scores the whole test split at 128 px with its
@@ -15,7 +15,7 @@ per-stage maps combined in four ways:
 - ``finest``: combined at the finest stage's resolution, upsampled, no blur.
 
 Then the papers' training batch (STFPM 32, RD 16) against edgead's 8, same epochs (so fewer steps), graph maps.
-Writes ``distillation-ablations.json`` (machine, settings, metrics) and ``distillation-ablations.txt`` (table).
+Writes ``ablations.json`` (machine, settings, metrics) and ``ablations.txt`` (table).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def main() -> int:
         "rows": rows,
     }
     args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "distillation-ablations.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.results / "ablations.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
         f"# {report['command']}",
         f"# machine: {report['machine']['cpu']}, {report['machine']['cores']} cores; "
@@ -142,7 +142,7 @@ def main() -> int:
         f"{r['pixel_auroc']:>11.4f} {r['aupro']:>6.4f} {r['train_seconds']:>7.1f}"
         for r in rows
     ]
-    (args.results / "distillation-ablations.txt").write_text("\n".join(lines) + "\n")
+    (args.results / "ablations.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

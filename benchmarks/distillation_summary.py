@@ -1,6 +1,6 @@
 """The distillation models' README accuracy table, printed from the files benchmarks/distillation.sh records.
 
-    python benchmarks/distillation_summary.py [RESULTS_DIR]        (default: benchmarks/results)
+    python benchmarks/distillation_summary.py [RESULTS_DIR]        (default: benchmarks/results/distillation)
 
 Every figure comes from a named file, so after a re-run the READMEs are refilled by copying rows.
 A file that is missing prints as a row of "missing" rather than stopping the table.
@@ -24,7 +24,7 @@ def read(path: Path) -> dict[str, Any] | None:
 
 def accuracy_rows(results: Path) -> list[str]:
     rows = [
-        "| run (`benchmarks/results/<run>.*`) | image AUROC | pixel AUROC | AUPRO | image F1-max | epochs run "
+        "| run (`benchmarks/results/distillation/<run>.*`) | image AUROC | pixel AUROC | AUPRO | image F1-max | epochs run "
         "(kept) | held-out loss (kept) | training s | torch vs ONNX max abs diff (score / map) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -49,13 +49,13 @@ def accuracy_rows(results: Path) -> list[str]:
 
 
 def main() -> int:
-    results = Path(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results")
+    results = Path(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/distillation")
     lines = ["## Accuracy through the exported graph (edgead evaluate), training", ""]
     lines += accuracy_rows(results)
     lines += ["", "Latency: `bench-all-families.md` (edgead-runtime bench of all six graphs, one interleaved run)."]
-    machine = results / "distillation.machine.txt"
+    machine = results / "machine.txt"
     if machine.is_file():
-        lines += ["", "## Machine (distillation.machine.txt, latest invocation)", "", "```"]
+        lines += ["", "## Machine (machine.txt, latest invocation)", "", "```"]
         sections = machine.read_text().split("## ")
         lines += ["## " + sections[-1].rstrip(), "```"]
     print("\n".join(lines))

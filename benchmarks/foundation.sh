@@ -2,13 +2,13 @@
 # Reproduces the PatchCore/DFM figures quoted in README.md and in the models' READMEs.
 #   bash benchmarks/foundation.sh [OUT_DIR]        (default OUT_DIR: runs/foundation)
 # Needs ../shared/data (MVTec AD bottle, Magnetic Tile). Writes JSON results and logs to
-# benchmarks/results/ (machine info is inside each bench JSON). Takes about 20 minutes on 2 cores.
+# benchmarks/results/foundation/ (README; machine info is inside each bench JSON). Takes about 20 minutes on 2 cores.
 set -euo pipefail
 export TQDM_DISABLE=1  # keep the logs readable
 cd "$(dirname "$0")/.."
 out=${1:-runs/foundation}
 data=${EDGEAD_DATA:-../shared/data}
-results=benchmarks/results
+results=benchmarks/results/foundation
 mkdir -p "$out" "$results"
 
 for dataset in mvtec_ad/bottle magnetic_tile; do

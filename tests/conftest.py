@@ -1,6 +1,6 @@
 """Shared fixtures: the real data beside the repo, a reduced bottle set, and trained + exported runs.
 
-The data lives in ``<repo>/../shared/data`` (see ../shared/DESIGN.md, "Data"); ``EDGEAD_DATA``
+The data lives in ``<repo>/../shared/data`` (see docs/design.md, "Data"); ``EDGEAD_DATA``
 points elsewhere. Tests that need it skip with the path they looked at when it is absent.
 torch is imported only inside the fixtures that train, so collecting the runtime tests stays light.
 """

@@ -1,6 +1,6 @@
 """The runtime distribution installs and runs without torch; the CLIs start without importing it.
 
-``test_runtime_installs_and_predicts_in_a_fresh_venv_without_torch`` is the proof DESIGN.md asks CI
+``test_runtime_installs_and_predicts_in_a_fresh_venv_without_torch`` is the proof docs/design.md asks CI
 for ("runtime/ must import and run in an environment without torch, and CI proves it in a fresh
 venv"): it builds ``runtime/`` as a normal (non-editable) install from PyPI dependencies into a new
 venv, first without the ``opencv`` extra (a command that needs cv2 fails with one clear line), then

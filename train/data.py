@@ -1,6 +1,6 @@
 """Find, split and load anomaly-detection data sets for training and evaluation.
 
-Two layouts are accepted (see DESIGN.md, "Contracts"): the MVTec AD layout
+Two layouts are accepted (see docs/design.md, "Contracts"): the MVTec AD layout
 (``train/good``, ``test/<type>/``, ``ground_truth/<type>/<stem>_mask.png``) and a plain folder of
 good images. Pixels go through the runtime's ``load_frame``, so training sees exactly what the
 exported graph will see. The test split and its masks come from ``edgead_runtime.datasets``, which
