@@ -24,8 +24,8 @@ def read(path: Path) -> dict[str, Any] | None:
 
 def accuracy_rows(results: Path) -> list[str]:
     rows = [
-        "| run (`benchmarks/results/distillation/<run>.*`) | image AUROC | pixel AUROC | AUPRO | image F1-max | epochs run "
-        "(kept) | held-out loss (kept) | training s | torch vs ONNX max abs diff (score / map) |",
+        "| run (`benchmarks/results/distillation/<run>.*`) | image AUROC | pixel AUROC | AUPRO | image F1-max | "
+        "epochs run (kept) | held-out loss (kept) | training s | torch vs ONNX max abs diff (score / map) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for model in MODELS:

@@ -25,7 +25,8 @@ from .loss import reverse_distillation_loss
 @register_model("reverse_distillation")
 class ReverseDistillation(nn.Module):
     default_layers = (1, 2, 3)  # strides 4, 8, 16: the paper's layer1-3 of a wide ResNet-50
-    default_epochs = 20  # the paper trains 200; figures in benchmarks/results/distillation/reverse_distillation-*.evaluate.json
+    # the paper trains 200 epochs; figures in benchmarks/results/distillation/reverse_distillation-*.evaluate.json
+    default_epochs = 20
     fast_epochs = 3
     default_lr = 0.005
 

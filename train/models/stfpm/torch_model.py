@@ -23,7 +23,7 @@ from .loss import stfpm_loss
 @register_model("stfpm")
 class STFPM(nn.Module):
     default_layers = (1, 2, 3)  # strides 4, 8, 16: resnet18's layer1-3 in the paper
-    default_epochs = 10  # the paper trains 100; figures in benchmarks/results/distillation/stfpm-*.evaluate.json (README)
+    default_epochs = 10  # the paper trains 100; figures: benchmarks/results/distillation/stfpm-*.evaluate.json
     # a random-init student needs ~25 steps to separate defects: on the CI set (36 images, batch 8) 3 epochs give
     # image AUROC 0.63, 5 epochs 0.97-1.00 over seeds 0-2 (benchmarks/results/distillation/stfpm-fast-epochs.txt)
     fast_epochs = 5
