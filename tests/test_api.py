@@ -47,7 +47,13 @@ def test_api_and_cli_call_the_same_functions_with_the_same_defaults(monkeypatch,
     calls: dict[str, list] = {"train": [], "export": [], "evaluate": []}
     real_export, real_evaluate = formats.export, evaluate_module.evaluate_model
     monkeypatch.setattr(fit, "train", lambda config: calls["train"].append(config))
-    monkeypatch.setattr(formats, "export", lambda *a, **k: calls["export"].append(_bound(real_export, a, k)))
+    from edgead_runtime.names import engine
+
+    def export(*args, **kwargs):  # export() itself maps an alias (trt) to its name; the CLI maps it earlier
+        call = _bound(real_export, args, kwargs)
+        calls["export"].append({**call, "fmt": engine(call["fmt"], formats.FORMATS, "format")})
+
+    monkeypatch.setattr(formats, "export", export)
     monkeypatch.setattr(
         evaluate_module, "evaluate_model", lambda *a, **k: calls["evaluate"].append(_bound(real_evaluate, a, k))
     )
