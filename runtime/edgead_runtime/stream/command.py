@@ -33,8 +33,9 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
         "run",
         help="the camera-stream service: score a live or recorded stream continuously",
         description="Score every frame of one or more cameras, streams, videos or image folders: a capture thread "
-        "per source, one inference thread batching across sources, one output thread. Live sources drop the oldest frames when inference falls behind and "
-        "are reopened with backoff when they drop out; files are read losslessly. Details: docs/stream.md.",
+        "per source, one inference thread batching across sources, one output thread. Live sources drop the "
+        "oldest frames when inference falls behind and are reopened with backoff when they drop out; files are "
+        "read losslessly. Details: docs/stream.md.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
