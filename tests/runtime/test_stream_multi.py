@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import cv2
@@ -86,9 +87,11 @@ def test_a_dead_source_does_not_delay_the_others(tmp_path: Path, bottle_images: 
         SourceSpec(servers["b"].url, "b"),
         SourceSpec(servers["c"].url, "c", max_reconnects=2),  # its own policy: give up after 2 failed reopens
     )
-    config = StreamConfig(model_path, specs, batch=3, max_wait_ms=30, events=events, status_every=0, backoff=(0.5, 0.5))
-    done, stop = {}, threading.Event()
-    thread = threading.Thread(target=lambda: done.update(s=run_stream(config, lambda m: None, warnings.append, stop)))
+    config = StreamConfig(
+        model_path, specs, batch=3, max_wait_ms=30, events=events, status_every=0, backoff=(0.5, 0.5), metrics_port=0
+    )
+    done, stop, logged = {}, threading.Event(), []
+    thread = threading.Thread(target=lambda: done.update(s=run_stream(config, logged.append, warnings.append, stop)))
     thread.start()
 
     def of(name: str) -> list[dict]:
@@ -101,6 +104,8 @@ def test_a_dead_source_does_not_delay_the_others(tmp_path: Path, bottle_images: 
         wait_for(lambda: any("source 'c' failed" in w for w in warnings), 30, "camera c given up")
         given_up = time.time()
         time.sleep(1.0)
+        url = next(m for m in logged if m.startswith("metrics on ")).split()[-1]
+        scraped = urllib.request.urlopen(url, timeout=5).read().decode()
     finally:
         stop.set()
         thread.join(timeout=60)
@@ -117,6 +122,11 @@ def test_a_dead_source_does_not_delay_the_others(tmp_path: Path, bottle_images: 
         assert max(r["age_ms"] for r in of(name) if r["timestamp"] > killed) < 400
     c = of("c")
     assert [r["frame"] for r in c] == sorted({r["frame"] for r in c})
+    samples = dict(line.rsplit(" ", 1) for line in scraped.splitlines() if line and not line.startswith("#"))
+    assert samples['edgead_source_up{source="a"}'] == samples['edgead_source_up{source="b"}'] == "1"
+    assert samples['edgead_source_up{source="c"}'] == "0"
+    assert int(samples['edgead_frames_processed_total{source="c"}']) >= 10
+    assert int(samples['edgead_frames_processed_total{source="a"}']) >= 20
 
 
 def test_sources_file_names_and_policies(tmp_path: Path, videos: list[Path]) -> None:
