@@ -22,8 +22,8 @@ from ..errors import SinkError
 from ..opencv import INSTALL_HINT, cv2, has_gui
 from ..preprocess import to_bgr8
 from ..visualize import overlay
+from .specs import Roi
 
-Roi = tuple[int, int, int, int]  # x, y, width, height
 _FOURCC = {".avi": "MJPG", ".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "XVID"}
 
 
