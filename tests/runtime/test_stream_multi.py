@@ -16,8 +16,8 @@ import pytest
 from edgead_runtime.cli import main
 from edgead_runtime.detector import Detector
 from edgead_runtime.errors import SourceError
-from edgead_runtime.stream.metrics import Metrics
 from edgead_runtime.stream.pipeline import StreamConfig, run_stream
+from edgead_runtime.stream.prometheus import Metrics
 from edgead_runtime.stream.queues import Batcher, FrameQueue
 from edgead_runtime.stream.specs import SourceSpec, read_sources_file, resolve_names
 
