@@ -16,6 +16,9 @@ examples:
   edgead-runtime run model.onnx --source line.mp4 --events events.jsonl --video-out annotated.avi --save-dir ng/
   edgead-runtime run model.onnx --source rtsp://10.0.0.5/stream --metrics-port 9100 --events events.jsonl
   edgead-runtime run model.onnx --source 0 --show --roi 100,50,400,400 --threshold 0.6
+  edgead-runtime run model.onnx --source rtsp://cam1/s --source rtsp://cam2/s --batch 4 --max-wait-ms 10
+                                 # several cameras, one process, one model; events carry source_id
+  edgead-runtime run model.onnx --sources cameras.json --metrics-port 9100   # names, per-source policies
   edgead-runtime run model.onnx --batch 4 --source 'nvarguscamerasrc ! video/x-raw(memory:NVMM),\
 width=1920,height=1080,framerate=30/1 ! nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! \
 video/x-raw,format=BGR ! appsink drop=1'      # Jetson CSI camera: needs JetPack's OpenCV (GStreamer)
@@ -29,22 +32,37 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "run",
         help="the camera-stream service: score a live or recorded stream continuously",
-        description="Score every frame of a camera, stream, video or image folder on three threads "
-        "(capture, inference, outputs). Live sources drop the oldest frames when inference falls behind and "
-        "are reopened with backoff when they drop out; files are read losslessly. Details: docs/stream.md.",
+        description="Score every frame of one or more cameras, streams, videos or image folders: a capture thread "
+        "per source, one inference thread batching across sources, one output thread. Live sources drop the "
+        "oldest frames when inference falls behind and are reopened with backoff when they drop out; files are "
+        "read losslessly. Details: docs/stream.md.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", type=Path, help=MODEL_HELP)
     p.add_argument(
         "--source",
-        required=True,
+        action="append",
         help="camera index (0) or /dev/video*, video file, rtsp:// or http:// URL, GStreamer pipeline ending in "
-        "appsink, image folder or glob",
+        "appsink, image folder or glob; give it again for more sources, scored by one model in one process",
+    )
+    p.add_argument(
+        "--sources",
+        type=Path,
+        metavar="FILE",
+        help="more sources: a JSON list (specs, or objects with source, name, live, loop, max_reconnects, backoff, "
+        "roi) or one spec per line",
     )
     add_backend_args(p)
     p.add_argument("--threshold", type=float, help="normalized threshold (default: the model's, usually 0.5)")
-    p.add_argument("--batch", type=int, default=1, help="frames per graph call, taken from what is queued (default 1)")
+    p.add_argument("--batch", type=int, default=1, help="frames per graph call, from every source's queue (default 1)")
+    p.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="wait up to MS for a batch to fill once its first frame is queued (default 0: take what is queued)",
+    )
     p.add_argument("--queue-size", type=int, default=8, help="frames held between threads (default 8)")
     p.add_argument("--roi", type=_roi, metavar="X,Y,W,H", help="score only this rectangle of each frame (pixels)")
     p.add_argument(
@@ -76,7 +94,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
         metavar=("FIRST", "MAX"),
         help="seconds between reopen attempts: first wait, doubling up to MAX (default 0.5 30)",
     )
-    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N captured frames")
+    p.add_argument("--max-frames", type=int, metavar="N", help="stop (each source) after N captured frames")
     p.add_argument("--summary", type=Path, metavar="FILE", help="write the run's summary as JSON")
     p.set_defaults(func=run_service)
 
@@ -93,18 +111,25 @@ def _roi(text: str) -> tuple[int, int, int, int]:
 
 def run_service(args: argparse.Namespace) -> int:
     from .pipeline import StreamConfig, run_stream
+    from .specs import SourceSpec, read_sources_file
 
     if args.max_reconnects is not None and args.max_reconnects < 0:
         raise EdgeadError(f"--max-reconnects must be >= 0, got {args.max_reconnects}")
     if args.backoff[0] <= 0 or args.backoff[1] < args.backoff[0]:
         raise EdgeadError(f"--backoff needs 0 < FIRST <= MAX, got {args.backoff[0]:g} {args.backoff[1]:g}")
+    specs: list[str | SourceSpec] = [*(args.source or [])]
+    if args.sources is not None:
+        specs += read_sources_file(args.sources)
+    if not specs:
+        raise EdgeadError("no source given: pass --source SPEC (once or more) or --sources FILE")
     config = StreamConfig(
         model=args.model,
-        source=args.source,
+        source=specs[0] if len(specs) == 1 and isinstance(specs[0], str) else tuple(specs),
         backend=args.backend,
         backend_options=backend_options(args),
         threshold=args.threshold,
         batch=args.batch,
+        max_wait_ms=args.max_wait_ms,
         queue_size=args.queue_size,
         roi=args.roi,
         live=args.live,
@@ -131,18 +156,31 @@ def run_service(args: argparse.Namespace) -> int:
         f"{summary.fps:.1f} fps, latency {latency}; RSS {mem0['rss_kb'] / 1024:.0f} MB at start, "
         f"{mem1['rss_kb'] / 1024:.0f} MB at end, peak {mem1['peak_rss_kb'] / 1024:.0f} MB"
     )
+    if len(summary.sources) > 1:
+        for name, s in summary.sources.items():
+            n = s["counts"]
+            print(
+                f"  {name} ({s['spec']}): {n['captured']} captured, {n['processed']} scored ({n['anomalies']} NG), "
+                f"{n['dropped']} dropped, {n['corrupt']} corrupt, {n['reconnects']} reconnects; {s['stop_reason']}"
+            )
     out = summary.outputs
     if "events" in out:
         print(f"wrote {out['events']['lines']} events to {out['events']['path']}")
-    if "video" in out:
-        print(f"wrote {out['video']['frames']} frames to {out['video']['path']} at {out['video']['fps'] or 0:g} fps")
-    if "saved" in out:
-        print(f"saved {out['saved']['frames']} anomalous frames and heat maps to {out['saved']['path']}")
+    for place in [out, *out.get("sources", {}).values()]:
+        if "video" in place:
+            video = place["video"]
+            print(f"wrote {video['frames']} frames to {video['path']} at {video['fps'] or 0:g} fps")
+        if "saved" in place:
+            print(f"saved {place['saved']['frames']} anomalous frames and heat maps to {place['saved']['path']}")
     if args.summary:
         args.summary.parent.mkdir(parents=True, exist_ok=True)
         args.summary.write_text(json.dumps(asdict(summary), indent=2) + "\n")
         print(f"wrote {args.summary}")
+    failed = {name: s["error"] for name, s in summary.sources.items() if s["error"]}
+    for name, error in failed.items():
+        print(f"edgead-runtime: error: source '{name}' failed (the others ran on): {error}", flush=True)
     if summary.stop_reason == "end of source" and c["processed"] == 0:
-        print(f"edgead-runtime: error: no frame from '{args.source}' could be scored", flush=True)
+        specs = "', '".join(s["spec"] for s in summary.sources.values())
+        print(f"edgead-runtime: error: no frame from '{specs}' could be scored", flush=True)
         return 1
-    return 0
+    return 1 if failed else 0

@@ -1,38 +1,39 @@
-"""Capture, inference and sinks on three threads joined by bounded queues.
+"""Capture, inference and sinks on their own threads joined by bounded queues; one capture thread per source.
 
 A live source (camera, URL, GStreamer) runs at its own pace: when inference falls behind, the
-oldest waiting frame is dropped and counted, so the newest frame is always the next one scored.
-A file source is read losslessly (the reader waits for room). A source that drops out is reopened
-with exponential backoff; a corrupt frame is counted and skipped. SIGINT/SIGTERM stop capture,
-then the queues drain and every sink is closed, so no frame already captured loses its event.
+oldest waiting frame of that source is dropped and counted, so its newest frame is always the next one
+scored. A file source is read losslessly (its reader waits for room). A source that drops out is
+reopened with exponential backoff; a corrupt frame is counted and skipped. With several sources one
+detector scores them all, batching frames across sources (up to ``batch``, waiting at most
+``max_wait_ms`` for a batch to fill); a source that stalls or fails holds up only itself.
+SIGINT/SIGTERM stop capture, then the queues drain and every sink is closed, so no frame already
+captured loses its event.
 """
 
 from __future__ import annotations
 
-import json
-import signal
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
-
-import numpy as np
+from typing import Any
 
 from ..detector import Detector, Result
 from ..errors import EdgeadError, FrameMismatchError
 from ..opencv import describe_build
 from ..sources import Source, open_source
 from ..system import memory_kb
-from .capture import Capture
+from .capture import Captured, Feed
 from .prometheus import Metrics, MetricsServer
-from .sinks import AnomalySaver, Event, EventLog, Roi, Sink, VideoSink, WindowSink
+from .queues import Batcher, FrameQueue
+from .sinks import AnomalySaver, Event, EventLog, Sink, VideoSink, WindowSink
+from .specs import Roi, SourceSpec, resolve_names
+from .supervise import install_signal_handlers, supervise
 
-T = TypeVar("T")
 Log = Callable[[str], None]
+COUNTS = ("captured", "processed", "anomalies", "dropped", "corrupt", "reconnects")
 
 
 def _info(message: str) -> None:
@@ -45,14 +46,19 @@ def _warn(message: str) -> None:
 
 @dataclass(frozen=True)
 class StreamConfig:
-    """One run of the stream service; the CLI flags map 1:1 onto these fields (see docs/stream.md)."""
+    """One run of the stream service; the CLI flags map 1:1 onto these fields (see docs/stream.md).
+
+    ``source`` is one spec, or several (specs or ``SourceSpec``s with their own name and policy); the other
+    source fields (``live``, ``loop``, ``roi``, ``max_reconnects``, ``backoff``) are the default of each.
+    """
 
     model: Path
-    source: str
+    source: str | tuple[str | SourceSpec, ...]
     backend: str = "auto"
     backend_options: dict[str, Any] = field(default_factory=dict)
     threshold: float | None = None
     batch: int = 1
+    max_wait_ms: float = 0.0  # longest wait for a batch to fill once its first frame is in; 0: take what is queued
     queue_size: int = 8
     roi: Roi | None = None
     live: bool | None = None  # None: from the source kind; True: treat a file like a camera
@@ -67,12 +73,19 @@ class StreamConfig:
     status_json: Path | None = None  # also append each status as a JSON line (an RSS/fps curve over time)
     max_reconnects: int | None = None  # consecutive failed reopen attempts before giving up; None: never
     backoff: tuple[float, float] = (0.5, 30.0)  # first and longest wait between reopen attempts, seconds
-    max_frames: int | None = None  # stop after this many captured frames
+    max_frames: int | None = None  # stop each source after this many captured frames
+
+    def specs(self) -> list[SourceSpec]:
+        """Every source, named (unique, file-name safe)."""
+        given = (self.source,) if isinstance(self.source, str) else self.source
+        if not given:
+            raise EdgeadError("no source given: pass --source SPEC (once or more) or --sources FILE")
+        return resolve_names([s if isinstance(s, SourceSpec) else SourceSpec(s) for s in given])
 
 
 @dataclass
 class StreamSummary:
-    """What a run did: the final counters, why it stopped, memory at start and end."""
+    """What a run did: the final counters, why it stopped, memory at start and end; per source with several."""
 
     source: str
     stop_reason: str
@@ -85,76 +98,10 @@ class StreamSummary:
     wall_s: float
     outputs: dict[str, Any]
     metrics_url: str | None = None
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> spec, counts, stop_reason, error
 
 
-class FrameQueue(Generic[T]):
-    """A bounded FIFO that either blocks the producer (lossless) or drops its oldest item (live).
-
-    ``close()`` lets the consumer drain what is left and then see the end; a put after close is refused.
-    """
-
-    def __init__(self, maxsize: int, drop_oldest: bool) -> None:
-        if maxsize < 1:
-            raise ValueError(f"queue size must be >= 1, got {maxsize}")
-        self.maxsize, self.drop_oldest = maxsize, drop_oldest
-        self._items: deque[T] = deque()
-        self._cond = threading.Condition()
-        self.closed = False
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def put(self, item: T) -> int:
-        """Add ``item``; return how many old items were dropped to make room (0 or 1), or -1 if closed."""
-        with self._cond:
-            dropped = 0
-            while len(self._items) >= self.maxsize and not self.closed:
-                if self.drop_oldest:
-                    self._items.popleft()
-                    dropped += 1
-                else:
-                    self._cond.wait()
-            if self.closed:
-                return -1
-            self._items.append(item)
-            self._cond.notify_all()
-            return dropped
-
-    def get_many(self, n: int) -> list[T]:
-        """Wait for at least one item, then take up to ``n`` without waiting more; [] once closed and empty."""
-        with self._cond:
-            while not self._items and not self.closed:
-                self._cond.wait()
-            taken = [self._items.popleft() for _ in range(min(n, len(self._items)))]
-            self._cond.notify_all()
-            return taken
-
-    def close(self) -> None:
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()
-
-
-@dataclass
-class Captured:
-    index: int
-    name: str
-    timestamp: float
-    start: float  # perf_counter at capture, for the event's age
-    frame: np.ndarray
-
-
-def _crop(frame: np.ndarray, roi: Roi | None, name: str) -> np.ndarray:
-    if roi is None:
-        return frame
-    x, y, w, h = roi
-    height, width = frame.shape[:2]
-    if x + w > width or y + h > height:
-        raise FrameMismatchError(f"--roi {x},{y},{w},{h} reaches outside the {width}x{height} frame {name}")
-    return frame[y : y + h, x : x + w]
-
-
-def _score(detector: Detector, crops: list[np.ndarray | None]) -> list[Result | None]:
+def _score(detector: Detector, crops: list[Any]) -> list[Result | None]:
     """One batch call; if one odd frame (say float pixels, or None: no ROI crop) spoils it, frame by frame,
     None for the bad ones."""
     try:
@@ -171,21 +118,26 @@ def _score(detector: Detector, crops: list[np.ndarray | None]) -> list[Result | 
     return results
 
 
-def _build_sinks(config: StreamConfig, fps: Callable[[], float | None], on_quit: Callable[[], None]) -> list[Sink]:
-    """In write order: the saver first, so the event log line names the saved files."""
-    sinks: list[Sink] = []
+def _build_sinks(config: StreamConfig, feeds: list[Feed], on_quit: Callable[[], None]) -> list[tuple[str | None, Sink]]:
+    """(source name or None for all, sink) in write order: the savers first, so the event log line names the
+    saved files. With several sources each gets its own save folder (``DIR/NAME``), video (``FILE-NAME.avi``)
+    and window; the event log is shared."""
+    several = len(feeds) > 1
+    sinks: list[tuple[str | None, Sink]] = []
     try:
-        if config.save_dir is not None:
-            sinks.append(AnomalySaver(config.save_dir))
-        if config.video_out is not None:
-            sinks.append(VideoSink(config.video_out, fps))
-        if config.show:
-            sinks.append(WindowSink(f"edgead: {config.source}", on_quit))
+        for feed in feeds:
+            if config.save_dir is not None:
+                sinks.append((feed.name, AnomalySaver(config.save_dir / feed.name if several else config.save_dir)))
+            if config.video_out is not None:
+                out = config.video_out
+                path = out.with_name(f"{out.stem}-{feed.name}{out.suffix}") if several else out
+                sinks.append((feed.name, VideoSink(path, lambda feed=feed: feed.fps)))
+            if config.show:
+                sinks.append((feed.name, WindowSink(f"edgead: {feed.source.spec}", on_quit)))
         if config.events is not None:
-            sinks.append(EventLog(config.events))
+            sinks.append((None, EventLog(config.events)))
     except EdgeadError:
-        for sink in sinks:
-            sink.close()
+        _close_all(sinks)
         raise
     return sinks
 
@@ -193,13 +145,19 @@ def _build_sinks(config: StreamConfig, fps: Callable[[], float | None], on_quit:
 def run_stream(
     config: StreamConfig, log: Log = _info, warn: Log = _warn, stop: threading.Event | None = None
 ) -> StreamSummary:
-    """Run until the source ends, ``max_frames`` are captured, SIGINT/SIGTERM, or ``stop`` is set (for
-    embedding the service in another program); return what happened."""
+    """Run until every source ends (or ``max_frames`` each), SIGINT/SIGTERM, or ``stop`` is set (for embedding
+    the service in another program); return what happened. A source that fails is reported in the summary
+    and the others go on; if every source fails, its first error is raised."""
     if config.batch < 1 or config.queue_size < 1:
         raise EdgeadError(f"--batch and --queue-size must be >= 1, got {config.batch} and {config.queue_size}")
-    source = open_source(config.source).with_live(config.live)
-    source.check_backends()
-    if source.uses_opencv_capture:
+    if config.max_wait_ms < 0:
+        raise EdgeadError(f"--max-wait-ms must be >= 0, got {config.max_wait_ms:g}")
+    resolved: list[tuple[SourceSpec, Source]] = []
+    for spec in config.specs():
+        source = open_source(spec.source).with_live(spec.live if spec.live is not None else config.live)
+        source.check_backends()
+        resolved.append((spec, source))
+    if any(source.uses_opencv_capture for _, source in resolved):
         log(describe_build())
     started = time.perf_counter()
     with Detector(config.model, config.backend, config.threshold, **config.backend_options) as detector:
@@ -207,21 +165,26 @@ def run_stream(
         log(
             f"model {config.model} ({meta.model}, {meta.backbone}, {meta.height}x{meta.width}) on "
             f"{detector.backend.name}, threshold {detector.threshold:g}, batch {config.batch}"
+            + (f", {len(resolved)} sources" if len(resolved) > 1 else "")
         )
-        run = _Run(config, source, detector, stop or threading.Event(), log, warn)
+        run = _Run(config, resolved, detector, stop or threading.Event(), log, warn)
         memory_start = memory_kb()
         run.start()
         try:
-            _supervise(run, config.status_every, config.status_json)
+            supervise(run, config.status_every, config.status_json)
         finally:
             run.finish()
         snap = run.metrics.snapshot()
     if run.errors:
         raise run.errors[0]
+    failed = [feed.error for feed in run.feeds if feed.error is not None]
+    if failed and len(failed) == len(run.feeds):
+        raise failed[0]
+    per_source = snap.get("sources", {run.feeds[0].name: snap})
     return StreamSummary(
-        source=source.describe(),
+        source="; ".join(feed.source.describe() for feed in run.feeds),
         stop_reason=run.stop_reason,
-        counts={k: snap[k] for k in ("captured", "processed", "anomalies", "dropped", "corrupt", "reconnects")},
+        counts={k: snap[k] for k in COUNTS},
         fps=snap["fps"],
         p50_ms=snap["p50_ms"],
         p99_ms=snap["p99_ms"],
@@ -230,23 +193,44 @@ def run_stream(
         wall_s=time.perf_counter() - started,
         outputs=_outputs(run.sinks),
         metrics_url=run.server.url if run.server is not None else None,
+        sources={
+            feed.name: {
+                "spec": feed.source.spec,
+                "counts": {k: per_source[feed.name][k] for k in COUNTS},
+                "stop_reason": feed.reason,
+                "error": str(feed.error) if feed.error is not None else None,
+            }
+            for feed in run.feeds
+        },
     )
 
 
 class _Run:
-    """The three stage loops and what they share; each stage closes its output queue when it ends."""
+    """The stage loops and what they share: a capture thread per source, one inference thread, one sink thread.
+    Each stage closes its output queue(s) when it ends."""
 
     def __init__(
-        self, config: StreamConfig, source: Source, detector: Detector, stop: threading.Event, log: Log, warn: Log
+        self,
+        config: StreamConfig,
+        resolved: list[tuple[SourceSpec, Source]],
+        detector: Detector,
+        stop: threading.Event,
+        log: Log,
+        warn: Log,
     ) -> None:
         self.config, self.detector, self.stop, self.log, self.warn = config, detector, stop, log, warn
-        self.metrics = Metrics(
-            labels={"model": str(config.model), "backend": detector.backend.name, "source": config.source}
-        )
-        self.capture = Capture(source, config, self.metrics, stop, log, warn)
+        names = tuple(str(spec.name) for spec, _ in resolved)
+        labels = {"model": str(config.model), "backend": detector.backend.name}
+        labels.update({"source": resolved[0][1].spec} if len(names) == 1 else {"sources": ",".join(names)})
+        self.metrics = Metrics(labels=labels, sources=names)
+        cond = threading.Condition()
+        self.feeds = [Feed(spec, src, config, self.metrics, cond, stop, log, warn) for spec, src in resolved]
+        self.batcher: Batcher[Captured] = Batcher([feed.queue for feed in self.feeds], cond)
         self.reasons: list[str] = []
         self.errors: list[BaseException] = []
-        self.sinks = _build_sinks(config, lambda: self.capture.fps, lambda: self.request_stop("window closed"))
+        self._ended = 0
+        self._lock = threading.Lock()
+        self.sinks = _build_sinks(config, self.feeds, lambda: self.request_stop("window closed"))
         self.server: MetricsServer | None = None
         try:
             if config.metrics_port is not None:
@@ -255,19 +239,19 @@ class _Run:
         except EdgeadError:
             _close_all(self.sinks)
             raise
-        self.frames: FrameQueue[Captured] = FrameQueue(config.queue_size, drop_oldest=source.live)
         self.events: FrameQueue[Event] = FrameQueue(config.queue_size, drop_oldest=False)
-        self.threads = [
+        self.capture_threads = [
+            threading.Thread(target=self._capture_target(feed), name=f"edgead-capture-{feed.name}", daemon=True)
+            for feed in self.feeds
+        ]
+        frames = [feed.queue for feed in self.feeds]
+        self.stage_threads = [
             threading.Thread(
-                target=self._guarded(self._capture, None, self.frames), name="edgead-capture", daemon=True
+                target=self._guarded(self._infer, frames, self.events), name="edgead-inference", daemon=True
             ),
-            threading.Thread(
-                target=self._guarded(self._infer, self.frames, self.events), name="edgead-inference", daemon=True
-            ),
-            threading.Thread(target=self._guarded(self._write, self.events, None), name="edgead-sinks", daemon=True),
+            threading.Thread(target=self._guarded(self._write, [self.events], None), name="edgead-sinks", daemon=True),
         ]
         self._restore_signals: Callable[[], None] = lambda: None
-        self._roi_fitted = False
 
     @property
     def stop_reason(self) -> str:
@@ -279,90 +263,94 @@ class _Run:
         self.stop.set()
 
     def start(self) -> None:
-        self._restore_signals = _install_signal_handlers(self.request_stop, self.warn)
-        for thread in self.threads:
+        self._restore_signals = install_signal_handlers(self.request_stop, self.warn)
+        for thread in self.capture_threads + self.stage_threads:
             thread.start()
 
     def finish(self) -> None:
         """Stop capture, let inference and the sinks drain and close, then stop serving metrics."""
         self.request_stop("stop requested" if self.stop.is_set() else "interrupted")  # keeps an earlier reason
-        self.frames.close()
-        for thread in self.threads[1:]:
+        for feed in self.feeds:
+            feed.queue.close()
+        for thread in self.stage_threads:
             thread.join()
         self._restore_signals()  # only now: a signal while draining must not abort the drain
-        for sink in self.sinks:
+        for _, sink in self.sinks:
             if isinstance(sink, WindowSink):
                 sink.destroy()
         if self.server is not None:
             self.server.close()
 
-    def _capture(self) -> None:
-        index, max_frames = 0, self.config.max_frames
-        for name, frame in self.capture.frames():
-            dropped = self.frames.put(Captured(index, name, time.time(), time.perf_counter(), frame))
-            if dropped < 0:
-                return
-            self.metrics.add("captured")
-            self.metrics.add("dropped", dropped)
-            self.metrics.set(queue_depth=len(self.frames))
-            index += 1
-            if max_frames is not None and index >= max_frames:
-                self.request_stop(f"{index} frames (--max-frames)")
-                return
-        if not self.stop.is_set():
-            self.request_stop("end of source")
+    def _capture_target(self, feed: Feed) -> Callable[[], None]:
+        """A source's capture thread: its end or failure is its own; the run stops when the last source ends."""
+
+        def target() -> None:
+            try:
+                feed.reason = feed.capture()
+            except BaseException as exc:  # reported in the summary; raised if every source fails
+                feed.reason, feed.error = "error", exc
+                self.metrics.set(feed.name, source_up=False)
+                if len(self.feeds) > 1:
+                    self.warn(f"source '{feed.name}' failed, the others go on: {exc}")
+            finally:
+                feed.queue.close()  # inference drains what is left of this source
+                with self._lock:
+                    self._ended += 1
+                    last = self._ended == len(self.feeds)
+                if last and not self.stop.is_set():
+                    self.request_stop(self._all_ended_reason())
+
+        return target
+
+    def _all_ended_reason(self) -> str:
+        reasons = {feed.reason for feed in self.feeds}
+        if len(reasons) == 1:
+            return str(reasons.pop())
+        return "every source ended (" + "; ".join(f"{feed.name}: {feed.reason}" for feed in self.feeds) + ")"
 
     def _infer(self) -> None:
-        while batch := self.frames.get_many(self.config.batch):
-            self.metrics.set(queue_depth=len(self.frames))
+        max_wait = self.config.max_wait_ms / 1e3
+        while batch := self.batcher.get_many(self.config.batch, max_wait):
+            for feed in self.feeds:
+                self.metrics.set(feed.name, queue_depth=len(feed.queue))
             t0 = time.perf_counter()
-            results = _score(self.detector, [self._crop(c) for c in batch])
+            results = _score(self.detector, [c.feed.crop(c) for c in batch])
             latency = (time.perf_counter() - t0) / len(batch)
             done = time.perf_counter()
             for c, result in zip(batch, results, strict=True):
+                name = c.feed.name
                 if result is None:
-                    self.metrics.add("corrupt")
-                    roi = " and --roi" if self.config.roi else ""
+                    self.metrics.add("corrupt", source=name)
+                    roi = " and --roi" if c.feed.roi else ""
                     self.warn(
                         f"skipped frame {c.name}: not usable for this model{roi} ({c.frame.dtype}, {c.frame.shape})"
                     )
                     continue
-                self.metrics.processed(latency, result.score, result.is_anomalous)
+                self.metrics.processed(latency, result.score, result.is_anomalous, source=name)
                 age_ms = (done - c.start) * 1e3
-                event = Event(c.index, c.name, c.timestamp, c.frame, self.config.roi, result, latency * 1e3, age_ms)
+                event = Event(c.index, c.name, c.timestamp, c.frame, c.feed.roi, result, latency * 1e3, age_ms, name)
                 if self.events.put(event) < 0:
                     return
-
-    def _crop(self, captured: Captured) -> np.ndarray | None:
-        """The --roi crop; None (skipped and counted) for a frame it does not fit, once an earlier frame did: a
-        camera that comes back at another resolution. If the first frame does not fit, --roi is wrong: an error."""
-        try:
-            crop = _crop(captured.frame, self.config.roi, captured.name)
-        except FrameMismatchError:
-            if not self._roi_fitted:
-                raise
-            return None
-        self._roi_fitted = True
-        return crop
 
     def _write(self) -> None:
         try:
             while batch := self.events.get_many(16):
                 for event in batch:
-                    for sink in self.sinks:
-                        sink.write(event)
+                    for name, sink in self.sinks:
+                        if name is None or name == event.source_id:
+                            sink.write(event)
         finally:
             _close_all(self.sinks)
 
-    def _guarded(self, fn: Callable[[], None], inputs: FrameQueue | None, outputs: FrameQueue | None) -> Callable:
+    def _guarded(self, fn: Callable[[], None], inputs: list[FrameQueue], outputs: FrameQueue | None) -> Callable:
         def target() -> None:
             try:
                 fn()
             except BaseException as exc:  # reported by the main thread after shutdown
                 self.errors.append(exc)
                 self.request_stop("error")
-                if inputs is not None:
-                    inputs.close()  # unblock the producer feeding this stage
+                for queue in inputs:
+                    queue.close()  # unblock the producers feeding this stage
             finally:
                 if outputs is not None:
                     outputs.close()  # the next stage drains what is left, then ends
@@ -370,10 +358,10 @@ class _Run:
         return target
 
 
-def _close_all(sinks: list[Sink]) -> None:
+def _close_all(sinks: list[tuple[str | None, Sink]]) -> None:
     """Close every sink even if one fails to, then raise the first failure."""
     failures = []
-    for sink in sinks:
+    for _, sink in sinks:
         try:
             sink.close()
         except Exception as exc:
@@ -382,73 +370,17 @@ def _close_all(sinks: list[Sink]) -> None:
         raise failures[0]
 
 
-def _outputs(sinks: list[Sink]) -> dict[str, Any]:
+def _outputs(sinks: list[tuple[str | None, Sink]]) -> dict[str, Any]:
+    """What was written: ``events``, and ``video`` and ``saved`` (with several sources: per source name under
+    ``sources``)."""
     outputs: dict[str, Any] = {}
-    for sink in sinks:
+    several = len({name for name, _ in sinks if name is not None}) > 1
+    for name, sink in sinks:
+        place = outputs.setdefault("sources", {}).setdefault(str(name), {}) if several and name else outputs
         if isinstance(sink, EventLog):
             outputs["events"] = {"path": str(sink.path), "lines": sink.count}
         elif isinstance(sink, VideoSink):
-            outputs["video"] = {"path": str(sink.path), "frames": sink.count, "fps": sink.fps_used}
+            place["video"] = {"path": str(sink.path), "frames": sink.count, "fps": sink.fps_used}
         elif isinstance(sink, AnomalySaver):
-            outputs["saved"] = {"path": str(sink.folder), "frames": sink.count}
+            place["saved"] = {"path": str(sink.folder), "frames": sink.count}
     return outputs
-
-
-def _supervise(run: _Run, status_every: float, status_json: Path | None) -> None:
-    """Wait for the pipeline to finish, printing the status line; abandon a capture stuck in a blocking read."""
-    threads, frames, metrics = run.threads, run.frames, run.metrics
-    capture_thread = threads[0]
-    next_status = time.monotonic() + status_every
-    stopping_since: float | None = None
-    status_file = status_json.open("w", encoding="utf-8") if status_json is not None else None
-    try:
-        windows = [sink for sink in run.sinks if isinstance(sink, WindowSink)]
-        while any(t.is_alive() for t in threads[1:]):
-            threads[-1].join(timeout=0.01 if windows else 0.2)
-            for window in windows:
-                window.pump()
-            now = time.monotonic()
-            if status_every > 0 and now >= next_status:
-                run.log(metrics.status_line())
-                if status_file is not None:
-                    status_file.write(json.dumps(metrics.snapshot()) + "\n")
-                    status_file.flush()
-                next_status = now + status_every
-            if run.stop.is_set() and capture_thread.is_alive():
-                stopping_since = stopping_since or now
-                if now - stopping_since > 5.0 and not frames.closed:
-                    run.warn("capture did not stop within 5 s (a blocking read); leaving it and draining the queue")
-                    frames.close()
-        if status_file is not None:
-            status_file.write(json.dumps(metrics.snapshot()) + "\n")  # the final state, always
-    finally:
-        if status_file is not None:
-            status_file.close()
-
-
-def _install_signal_handlers(request_stop: Callable[[str], None], warn: Log) -> Callable[[], None]:
-    """SIGINT/SIGTERM request a clean stop; a second one restores the defaults, so a third kills at once."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def handler(signum: int, frame: Any) -> None:
-        name = signal.Signals(signum).name
-        if handler.calls:  # type: ignore[attr-defined]
-            warn(f"{name} again: still draining; send it once more to abort without flushing")
-            for sig in previous:
-                signal.signal(sig, signal.SIG_DFL)
-            return
-        handler.calls += 1  # type: ignore[attr-defined]
-        warn(f"{name}: stopping capture, draining queued frames, closing sinks")
-        request_stop(name)
-
-    handler.calls = 0  # type: ignore[attr-defined]
-    for sig in previous:
-        signal.signal(sig, handler)
-
-    def restore() -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-    return restore

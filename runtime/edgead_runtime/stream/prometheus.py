@@ -31,34 +31,65 @@ COUNTERS = {
 
 
 @dataclass
-class Metrics:
-    """Thread-safe run counters; ``snapshot()`` is what the status line, /metrics and the summary show."""
+class SourceCounts:
+    """What one source did: its counters, whether it is open, its queue, its latest score."""
 
-    labels: dict[str, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     source_up: bool = False
     queue_depth: int = 0
     last_score: float | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {
+            **self.counts,
+            "source_up": self.source_up,
+            "queue_depth": self.queue_depth,
+            "last_score": self.last_score,
+        }
+
+
+@dataclass
+class Metrics:
+    """Thread-safe run counters; ``snapshot()`` is what the status line, /metrics and the summary show.
+
+    Counters, ``source_up``, the queue depth and the last score are kept per source (``source=`` names one;
+    None: the first); with several sources /metrics labels them ``source="NAME"`` and the snapshot has them
+    under ``"sources"``. Latency and fps are the run's.
+    """
+
+    labels: dict[str, str] = field(default_factory=dict)
+    sources: tuple[str, ...] = ("",)
     started: float = field(default_factory=time.monotonic)
+    _per: dict[str, SourceCounts] = field(init=False)
+    _last_score: float | None = None
     _latencies: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
     _done_times: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
     _latency_sum: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, name: str, n: int = 1) -> None:
-        with self._lock:
-            self.counts[name] += n
+    def __post_init__(self) -> None:
+        self._per = {name: SourceCounts() for name in self.sources}
 
-    def set(self, **values: Any) -> None:
+    def _of(self, source: str | None) -> SourceCounts:
+        return self._per[self.sources[0] if source is None else source]
+
+    def add(self, name: str, n: int = 1, source: str | None = None) -> None:
         with self._lock:
+            self._of(source).counts[name] += n
+
+    def set(self, source: str | None = None, **values: Any) -> None:
+        """``source_up`` or ``queue_depth`` of one source."""
+        with self._lock:
+            counts = self._of(source)
             for key, value in values.items():
-                setattr(self, key, value)
+                setattr(counts, key, value)
 
-    def processed(self, latency_s: float, score: float, anomalous: bool) -> None:
+    def processed(self, latency_s: float, score: float, anomalous: bool, source: str | None = None) -> None:
         with self._lock:
-            self.counts["processed"] += 1
-            self.counts["anomalies"] += anomalous
-            self.last_score = score
+            counts = self._of(source)
+            counts.counts["processed"] += 1
+            counts.counts["anomalies"] += anomalous
+            counts.last_score = self._last_score = score
             self._latencies.append(latency_s)
             self._latency_sum += latency_s
             self._done_times.append(time.monotonic())
@@ -67,9 +98,16 @@ class Metrics:
         with self._lock:
             latencies = np.asarray(self._latencies, dtype=np.float64)
             times = list(self._done_times)
-            snap: dict[str, Any] = dict(self.counts)
-            snap.update(source_up=self.source_up, queue_depth=self.queue_depth, last_score=self.last_score)
+            per = {name: counts.values() for name, counts in self._per.items()}
+            snap: dict[str, Any] = {key: sum(p[key] for p in per.values()) for key in COUNTERS}
+            snap.update(
+                source_up=all(p["source_up"] for p in per.values()),
+                queue_depth=sum(p["queue_depth"] for p in per.values()),
+                last_score=self._last_score,
+            )
             snap["latency_sum_s"] = self._latency_sum
+        if len(per) > 1:
+            snap["sources"] = per
         snap["uptime_s"] = time.monotonic() - self.started
         snap["fps"] = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
         if latencies.size:
@@ -83,24 +121,37 @@ class Metrics:
     def status_line(self) -> str:
         s = self.snapshot()
         lat = f"p50 {s['p50_ms']:.1f} p99 {s['p99_ms']:.1f} ms" if s["p50_ms"] is not None else "no latency yet"
-        return (
+        line = (
             f"[{s['uptime_s']:7.1f} s] {s['processed']} frames, {s['fps']:.1f} fps, {lat}, {s['anomalies']} NG, "
             f"{s['dropped']} dropped, {s['corrupt']} corrupt, {s['reconnects']} reconnects, "
             f"queue {s['queue_depth']}, rss {s['rss_kb'] / 1024:.0f} MB (peak {s['peak_rss_kb'] / 1024:.0f} MB)"
         )
+        for name, p in s.get("sources", {}).items():
+            line += f" | {name}: {p['processed']} frames, {p['dropped']} dropped, {'up' if p['source_up'] else 'DOWN'}"
+        return line
 
     def prometheus(self) -> str:
         """The Prometheus text exposition format (version 0.0.4)."""
         s = self.snapshot()
         lines = []
+        # one sample per source, labelled, when there are several; else the run's, unlabelled
+        per = (
+            [(f'{{source="{_escape(name)}"}}', p) for name, p in s["sources"].items()] if "sources" in s else [("", s)]
+        )
 
         def metric(name: str, kind: str, help_text: str, value: float, labels: str = "") -> None:
             lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name}{labels} {_number(value)}"])
 
+        def per_source(name: str, kind: str, help_text: str, key: str, scale: Any = float) -> None:
+            samples = [(labels, p[key]) for labels, p in per if p[key] is not None]
+            if samples:
+                lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"])
+                lines.extend(f"{name}{labels} {_number(scale(value))}" for labels, value in samples)
+
         info = ",".join(f'{k}="{_escape(v)}"' for k, v in self.labels.items())
         metric("edgead_info", "gauge", "Model, backend and source of this run", 1, f"{{{info}}}")
         for key, (name, help_text) in COUNTERS.items():
-            metric(name, "counter", help_text, s[key])
+            per_source(name, "counter", help_text, key, int)
         metric("edgead_fps", "gauge", f"Frames scored per second over the last {WINDOW} frames", s["fps"])
         lines += [
             "# HELP edgead_latency_seconds Preprocess + graph time per frame (quantiles over the last frames)",
@@ -113,10 +164,9 @@ class Metrics:
             f"edgead_latency_seconds_sum {_number(s['latency_sum_s'])}",
             f"edgead_latency_seconds_count {s['processed']}",
         ]
-        metric("edgead_source_up", "gauge", "1 while the source is open, 0 during an outage", int(s["source_up"]))
-        metric("edgead_queue_frames", "gauge", "Frames waiting for inference", s["queue_depth"])
-        if s["last_score"] is not None:
-            metric("edgead_last_score", "gauge", "Normalized score of the latest frame", s["last_score"])
+        per_source("edgead_source_up", "gauge", "1 while the source is open, 0 during an outage", "source_up", int)
+        per_source("edgead_queue_frames", "gauge", "Frames waiting for inference", "queue_depth", int)
+        per_source("edgead_last_score", "gauge", "Normalized score of the latest frame", "last_score")
         metric("edgead_resident_memory_bytes", "gauge", "Resident set size of the process", s["rss_kb"] * 1024)
         metric("edgead_peak_resident_memory_bytes", "gauge", "Peak resident set size", s["peak_rss_kb"] * 1024)
         metric("edgead_uptime_seconds", "gauge", "Seconds since the run started", s["uptime_s"])

@@ -22,8 +22,8 @@ from ..errors import SinkError
 from ..opencv import INSTALL_HINT, cv2, has_gui
 from ..preprocess import to_bgr8
 from ..visualize import overlay
+from .specs import Roi
 
-Roi = tuple[int, int, int, int]  # x, y, width, height
 _FOURCC = {".avi": "MJPG", ".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "XVID"}
 
 
@@ -39,6 +39,7 @@ class Event:
     result: Result
     latency_ms: float  # preprocess + graph, per frame (a batch's time divided by its size)
     age_ms: float  # capture to scored: latency plus time spent queued
+    source_id: str = ""  # the name of the source it came from (several sources: see docs/stream.md)
     extra: dict[str, Any] = field(default_factory=dict)
     _annotated: np.ndarray | None = None
 
@@ -53,6 +54,7 @@ class Event:
         return {
             "frame": self.index,
             "source": self.name,
+            "source_id": self.source_id,
             "timestamp": round(self.timestamp, 6),
             "time": when,
             "score": r.score,
