@@ -1,9 +1,10 @@
 """PatchCore: "Towards Total Recall in Industrial Anomaly Detection", Roth et al., CVPR 2022 (arXiv 2106.08265).
 
 Locally aware patch features from two mid-level stages, a greedy coreset memory bank, and a
-nearest-neighbour score with the paper's reweighting (Eq. 7). Distances are a GEMM
-(|x|^2 - 2 x M^T + |M|^2, |M|^2 precomputed) rather than cdist, so the exported graph has a
-dynamic batch and no TopK over the bank.
+nearest-neighbour score with the paper's reweighting (Eq. 7). The nearest bank row is found by a
+GEMM (|M|^2 - 2 x M^T, |M|^2 precomputed) and an ArgMin rather than cdist, so the exported graph has a
+dynamic batch and no TopK over the bank; the distance to that row is then computed exactly, |x - m|^2
+summed, so that it is exact where it is ~0.
 
 Two options shrink the bank for edge devices (measured in docs/precision.md): ``bank_dtype="fp16"``
 stores the bank as fp16 (half the bytes; it is cast to fp32 before the distance GEMM, so distances
@@ -118,22 +119,25 @@ class PatchCore(nn.Module):
         n, dim, h, w = embedding.shape
         patches = embedding.permute(0, 2, 3, 1).reshape(n, h * w, dim)
         flat = patches.reshape(n * h * w, dim)
-        # min over the bank of |M|^2 - 2 x.M, then + |x|^2: the only [patches x bank] work is one GEMM
-        # with a bias and one ReduceMin; no elementwise pass over the distance matrix, no ArgMin.
-        partial = torch.amin(self._bank_term(flat), dim=1)
-        dist = (partial + (flat * flat).sum(1)).clamp_min(0.0).sqrt().reshape(n, h * w)
-        return dist.reshape(n, h, w), self._reweighted_score(patches, dist)
+        # The nearest bank row by one GEMM with a bias (|M|^2 - 2 x.M^T) and an ArgMin; then the distance to
+        # that row exactly, |x - m|^2 summed, never |x|^2 - 2 x.m + |m|^2: where x matches a bank row (a static
+        # or uniform scene) the expanded form cancels ~1e-3 of float32 noise that the square root turns into
+        # ~3e-2, and torch and ONNX Runtime accumulate the GEMM differently (README, "Exact small distances").
+        nearest = torch.argmin(self._bank_term(flat), dim=1)
+        diff = flat - self.bank.float()[nearest]
+        dist = (diff * diff).sum(1).sqrt().reshape(n, h * w)
+        return dist.reshape(n, h, w), self._reweighted_score(patches, dist, nearest.reshape(n, h * w))
 
     def _bank_term(self, x: torch.Tensor) -> torch.Tensor:
         """|M|^2 - 2 x.M^T for rows x [P, D]: squared distances to every bank row, less |x|^2."""
         return (x * -2.0) @ self.bank.float().T + self.bank_sq_norm
 
-    def _reweighted_score(self, patches: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+    def _reweighted_score(self, patches: torch.Tensor, dist: torch.Tensor, nearest: torch.Tensor) -> torch.Tensor:
         """Eq. 7: the largest patch distance, down-weighted when its nearest bank entry sits in a dense region."""
-        max_dist, worst = dist.max(dim=1)  # [N]
-        worst_patch = torch.gather(patches, 1, worst.view(-1, 1, 1).expand(-1, 1, patches.shape[2])).squeeze(1)
-        anchor = torch.argmin(self._bank_term(worst_patch), dim=1)  # m*: nearest bank row, one row per image
+        max_dist, worst = dist.max(dim=1, keepdim=True)  # [N, 1]
+        worst_patch = torch.gather(patches, 1, worst.unsqueeze(2).expand(-1, 1, patches.shape[2])).squeeze(1)
+        anchor = torch.gather(nearest, 1, worst).squeeze(1)  # m*: the worst patch's nearest bank row
         neighbours = self.bank[self.support[anchor]].float()  # [N, b, D], m* first
         neighbour_dist = (neighbours - worst_patch.unsqueeze(1)).pow(2).sum(-1).clamp_min(0.0).sqrt()
         weight = 1.0 - torch.softmax(neighbour_dist, dim=1)[:, 0]
-        return weight * max_dist
+        return weight * max_dist.squeeze(1)
