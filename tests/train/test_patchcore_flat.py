@@ -40,7 +40,8 @@ def test_distances_on_a_flat_surface_match_float64_also_on_training_frames(flat_
     backbone = FeatureExtractor("tf_efficientnet_lite0", (2, 3))
     frames, _ = load_frames(list_images(flat_dir), SIZE, desc=None)
     images = FrameInput(backbone.mean, backbone.std)(torch.from_numpy(frames))
-    model = get_model_class("patchcore")(backbone, make_options("patchcore", {"coreset_ratio": 0.1})).eval()
+    model_cls = get_model_class("patchcore")
+    model = model_cls(backbone, make_options(model_cls, {"coreset_ratio": 0.1})).eval()
     torch.manual_seed(0)
     with torch.no_grad():
         model.fit([images[::2]])  # one copy of each frame; the other copy is a new frame identical to it
