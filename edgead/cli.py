@@ -224,7 +224,10 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         "graph in ONNX Runtime on real frames and fails if it disagrees with torch.",
     )
     p.add_argument(
-        "run", type=Path, help="run directory written by `edgead train`, or an exported .onnx (openvino, trt)"
+        "run",
+        type=Path,
+        help="run directory written by `edgead train`, an exported .onnx (openvino, trt, triton) or a TensorRT .engine "
+        "(triton)",
     )
     p.add_argument(
         "--format",
@@ -259,6 +262,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         "fp16/int8 also write the fp32 graph beside the output as <name>.fp32.onnx",
     )
     _add_trt_options(p)
+    _add_triton_options(p)
     p.set_defaults(func=_export)
 
 
@@ -289,7 +293,9 @@ def _add_trt_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--min-batch", type=int, metavar="N", help="smallest batch the engine takes (default 1)")
     g.add_argument("--opt-batch", type=int, metavar="N", help="batch the kernels are tuned for (default 1)")
-    g.add_argument("--max-batch", type=int, metavar="N", help="largest batch the engine takes (default 8)")
+    g.add_argument(
+        "--max-batch", type=int, metavar="N", help="largest batch the engine takes; triton: max_batch_size (default 8)"
+    )
     g.add_argument("--workspace-gb", type=float, metavar="GB", help="builder workspace limit (default: TensorRT's)")
     g.add_argument(
         "--timing-cache", type=Path, metavar="FILE", help="reuse and update this kernel timing cache between builds"
@@ -303,6 +309,24 @@ def _add_trt_options(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="good images for int8 scales from an fp32 graph (default with a run directory: its data folder's "
         "train/good); not used with an int8 .onnx, which carries its scales",
+    )
+
+
+def _add_triton_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "Triton model repository (--format triton, -o REPO; docs/scale-out.md)",
+        "REPO/NAME/config.pbtxt + 1/model.onnx (onnxruntime_onnx; from a run or an .onnx) or 1/model.plan "
+        "(tensorrt_plan; from an .engine with its .engine.json and source .onnx beside it); --max-batch sets "
+        "max_batch_size (default 8)",
+    )
+    g.add_argument("--name", help="model name on the server (default: the source's file or folder name)")
+    g.add_argument("--instances", type=int, metavar="N", help="model instances (instance_group count, default 1)")
+    g.add_argument("--kind", choices=("cpu", "gpu"), help="instance kind (default: cpu for ONNX, gpu for an engine)")
+    g.add_argument(
+        "--queue-delay-us",
+        type=int,
+        metavar="US",
+        help="dynamic batcher's longest wait for a fuller batch (default 1000)",
     )
 
 

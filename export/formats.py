@@ -26,6 +26,7 @@ class Format:
     # the writer runs `edgead doctor` itself (``doctor=`` keyword), on the graph it hands to the engine builder
     # before the builder parses it and on every .onnx it writes; export does not run it again afterwards
     doctors_itself: bool = False
+    from_engine: bool = False  # also takes a TensorRT .engine with its sidecar (Triton's tensorrt_plan)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Written:
 
     files: list[Path]
     checks: list[str]
+    next: str | None = None  # the command to try next, where it is not `edgead-runtime predict OUTPUT`
 
 
 FORMATS: dict[str, Format] = {
@@ -59,6 +61,15 @@ FORMATS: dict[str, Format] = {
             "calibration_data",
         ),
         doctors_itself=True,
+    ),
+    # a Triton model repository folder (docs/scale-out.md): from a run, an .onnx (onnxruntime_onnx) or an engine
+    "triton": Format(
+        ".triton",
+        ("fp32", "fp16", "int8"),
+        "edgead.export.triton_repo:write_triton_repo",
+        from_onnx=True,
+        options=("name", "max_batch", "instances", "kind", "queue_delay_us"),
+        from_engine=True,
     ),
 }
 
@@ -96,7 +107,10 @@ def export(
         raise EdgeadError(f"{flags} do(es) not apply to --format {fmt}")
 
     run_dir = Path(run_dir)
-    if run_dir.is_file() and run_dir.suffix.lower() == ".onnx" and spec.from_onnx:
+    source_suffix = run_dir.suffix.lower()
+    if run_dir.is_file() and (
+        (source_suffix == ".onnx" and spec.from_onnx) or (source_suffix in (".engine", ".plan") and spec.from_engine)
+    ):
         output = Path(output) if output else run_dir.with_suffix(spec.suffix)
     else:
         from edgead.train.run_dir import load_config  # torch: only for a run directory
@@ -118,7 +132,9 @@ def export(
         print(line)
     if doctor and not spec.doctors_itself:
         run_doctor(written.files)
-    if part == "full":
+    if written.next:
+        print(f"next: {written.next}")
+    elif part == "full":
         print(f"next: edgead-runtime predict {output} --source IMAGE_OR_DIR   |   edgead-runtime bench {output}")
     return output
 
