@@ -34,6 +34,8 @@ examples:
   edgead-runtime info model.onnx
   edgead-runtime bench model.engine                # TensorRT engine from `edgead export model.onnx --format trt`
   edgead-runtime predict model.onnx --source 0 --backend ort-trt --precision f16 --engine-cache trt-cache/
+  edgead-runtime serve pc=bottle-pc.onnx dfm=bottle-dfm.onnx       # Triton server (edgead-runtime[serve])
+  edgead-runtime run triton://gpu-box:8001/pc --source rtsp://cam/stream   # a client of it (edgead-runtime[triton])
 """
 BENCH_EXAMPLES = """\
 examples:
@@ -116,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-memory", action="store_true", help="skip the per-target peak-RSS probe (a subprocess each)")
     add_backend_args(p)
     p.set_defaults(func=_bench)
+
+    _add_serve_parser(commands)
 
     p = commands.add_parser("info", help="print a model's metadata and its inputs and outputs")
     p.add_argument("model", type=Path, help=MODEL_HELP)
@@ -281,10 +285,63 @@ def _info(args: argparse.Namespace) -> int:
     from .backends import open_backend
 
     with open_backend(args.model, args.backend, **backend_options(args)) as backend:
-        print(f"{args.model} ({args.model.stat().st_size:,} bytes) on {backend.name}")
+        size = f"{args.model.stat().st_size:,} bytes" if args.model.is_file() else backend.path
+        print(f"{args.model} ({size}) on {backend.name}")
         for key, value in backend.metadata.to_dict().items():
             print(f"  {key:<16} {json.dumps(value) if isinstance(value, dict | list) else value}")
         print(f"  input  {backend.input_name:<16} {list(backend.input_shape)}")
         for name, shape in backend.output_shapes.items():
             print(f"  output {name:<16} {list(shape)}")
+    return 0
+
+
+SERVE_EXAMPLES = """\
+examples:
+  edgead-runtime serve bottle-pc.onnx                          # model "bottle-pc" on ports 8000/8001/8002
+  edgead-runtime serve pc=bottle-pc.onnx tile=tile-dfm.xml --max-batch 16 --queue-delay-us 2000
+  edgead-runtime serve pc=bottle-pc.engine --host 0.0.0.0     # TensorRT on the server's GPU, reachable by all
+then, from any machine with edgead-runtime[triton]:
+  edgead-runtime predict triton://SERVER:8001/pc --source images/ --json out.jsonl
+  curl SERVER:8000/v2/health/ready; curl SERVER:8002/metrics
+needs edgead-runtime[serve] (NVIDIA PyTriton, numpy<2) in its own venv: docs/scale-out.md
+"""
+
+
+def _add_serve_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "serve",
+        help="serve models on a Triton Inference Server (HTTP, gRPC, metrics, dynamic batching)",
+        description="Start NVIDIA Triton Inference Server (through PyTriton) with each MODEL run by an edgead-runtime "
+        "backend, batched across clients. Clients use triton://HOST:GRPC_PORT/NAME as their model. SIGTERM or "
+        "Ctrl-C stops it after in-flight requests finish.",
+        epilog=SERVE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("models", nargs="+", metavar="[NAME=]MODEL", help="model files; NAME defaults to the file stem")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: all)")
+    p.add_argument("--http-port", type=int, default=8000, help="HTTP/REST port (default 8000)")
+    p.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (default 8001)")
+    p.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics port (default 8002)")
+    p.add_argument("--max-batch", type=int, default=8, help="largest batch Triton forms from requests (default 8)")
+    p.add_argument(
+        "--queue-delay-us",
+        type=int,
+        default=1000,
+        help="longest a request waits for others to fill a batch, microseconds (default 1000)",
+    )
+    p.add_argument(
+        "--exit-timeout", type=int, default=30, metavar="S", help="on stop, wait this long for in-flight requests"
+    )
+    from .backends.options import add_backend_args
+
+    add_backend_args(p)
+    p.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .serve import Ports, serve
+
+    ports = Ports(args.http_port, args.grpc_port, args.metrics_port, args.host)
+    options = backend_options(args)
+    serve(args.models, args.backend, options, ports, args.max_batch, args.queue_delay_us, args.exit_timeout)
     return 0

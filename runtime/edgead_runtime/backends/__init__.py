@@ -24,9 +24,15 @@ BACKENDS: dict[str, tuple[str, tuple[str, ...]]] = {
     # the .onnx on onnxruntime-gpu: TensorRT execution provider (engine cache) or CUDA provider
     "ort-trt": ("edgead_runtime.backends.onnxruntime_gpu:OrtTensorRTBackend", ()),
     "ort-cuda": ("edgead_runtime.backends.onnxruntime_gpu:OrtCudaBackend", ()),
+    # a model served by Triton Inference Server: triton://HOST:PORT/NAME (docs/scale-out.md); needs tritonclient
+    "triton": ("edgead_runtime.backends.triton:TritonBackend", ()),
 }
+URL_SCHEMES = {"triton": "triton", "triton+grpc": "triton", "triton+http": "triton"}  # MODEL given as a URL
 
-MODEL_HELP = "exported model: .onnx, OpenVINO .xml (with its .bin) or TensorRT .engine (with its .engine.json)"
+MODEL_HELP = (
+    "exported model: .onnx, OpenVINO .xml (with its .bin) or TensorRT .engine (with its .engine.json); "
+    "or a model on a Triton server, triton://HOST:PORT/NAME"
+)
 
 
 def backend_name(word: str) -> str:
@@ -52,7 +58,10 @@ def backend_class(name: str) -> type[Backend]:
 
 
 def backend_for(path: str | Path) -> str:
-    """The backend name registered for the file's suffix."""
+    """The backend name registered for the file's suffix (or the model URL's scheme)."""
+    scheme = str(path).partition(":")[0].lower()
+    if scheme in URL_SCHEMES:
+        return URL_SCHEMES[scheme]
     suffix = Path(path).suffix.lower()
     for name, (_, suffixes) in BACKENDS.items():
         if suffix in suffixes:
