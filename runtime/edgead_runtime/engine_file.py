@@ -5,10 +5,11 @@ same JSON as the ONNX graph's ``metadata_props`` (key ``edgead``) plus a ``"tens
 TensorRT version, device name, compute capability, precision, batch profile, the engine's size and
 SHA-256, and the flags that rebuild it.
 
-Why a sidecar and not a length-prefixed header: the engine stays a plan that every NVIDIA tool
-loads unchanged (``trtexec --loadEngine``, Polygraphy, DeepStream, Triton, the C++ runtime with
-nothing to skip), which is how Jetson users benchmark and deploy. The price is two files to copy;
-the SHA-256 in the sidecar makes a stale or mismatched pair a clear error instead of wrong numbers.
+Why a sidecar and not a length-prefixed header: the engine stays a plan that NVIDIA's tools load
+unchanged (``trtexec --loadEngine``, Polygraphy, Triton's ``tensorrt_plan``, the C++ runtime with
+nothing to skip), which is how Jetson users benchmark and deploy; DeepStream's nvinfer is not one of
+them, it feeds engines float planar tensors (docs/tensorrt.md). The price is two files to copy; the
+SHA-256 in the sidecar makes a stale or mismatched pair a clear error instead of wrong numbers.
 
 Everything here is pure Python (no TensorRT, no CUDA), so it is tested on machines without a GPU.
 """
