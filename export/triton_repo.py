@@ -54,6 +54,17 @@ class Tensor:
         )
 
 
+@dataclass(frozen=True)
+class Serving:
+    """How Triton serves the model: the user's options, checked."""
+
+    name: str
+    max_batch: int | None  # None: the default (8, or an engine's profile maximum if smaller)
+    instances: int
+    kind: str  # "cpu" | "gpu"
+    queue_delay_us: int
+
+
 def write_triton_repo(
     source: Path,
     output: Path,
@@ -81,16 +92,17 @@ def write_triton_repo(
             raise EdgeadError(f"{flag} must be >= 1, got {value}")
     if queue_delay_us is not None and queue_delay_us < 0:
         raise EdgeadError(f"--queue-delay-us must be >= 0, got {queue_delay_us}")
+    serving = Serving(
+        name, max_batch, instances or 1, kind, DEFAULT_QUEUE_DELAY_US if queue_delay_us is None else queue_delay_us
+    )
     model_dir = repo / name
     version_dir = model_dir / "1"
     version_dir.mkdir(parents=True, exist_ok=True)
     checks: list[str] = []
     if engine:
-        files, config = _from_engine(source, version_dir, name, max_batch, instances, kind, queue_delay_us, checks)
+        files, config = _from_engine(source, version_dir, serving, checks)
     else:
-        files, config = _from_onnx(
-            source, version_dir, name, precision, max_batch, instances, kind, queue_delay_us, checks
-        )
+        files, config = _from_onnx(source, version_dir, precision, serving, checks)
     config_path = model_dir / "config.pbtxt"
     atomic_write(config_path, lambda tmp: Path(tmp).write_text(config))
     checks.append(f"wrote {config_path} ({config.count(chr(10))} lines)")
@@ -101,15 +113,7 @@ def write_triton_repo(
 
 
 def _from_onnx(
-    source: Path,
-    version_dir: Path,
-    name: str,
-    precision: str,
-    max_batch: int | None,
-    instances: int | None,
-    kind: str,
-    queue_delay_us: int | None,
-    checks: list[str],
+    source: Path, version_dir: Path, precision: str, serving: Serving, checks: list[str]
 ) -> tuple[list[Path], str]:
     target = version_dir / "model.onnx"
     if source.is_file():
@@ -128,25 +132,13 @@ def _from_onnx(
             f"'{source}' is a {metadata.precision} graph; --precision applies to a run directory, "
             f"export the run with --precision {precision} first"
         )
-    batch = max_batch or DEFAULT_MAX_BATCH
-    config = model_config(
-        name, "onnxruntime_onnx", batch, tensors, [batch], instances or 1, kind, metadata, queue_delay_us
-    )
-    return files, config
+    batch = serving.max_batch or DEFAULT_MAX_BATCH
+    return files, model_config(serving, "onnxruntime_onnx", batch, tensors, [batch], metadata)
 
 
-def _from_engine(
-    source: Path,
-    version_dir: Path,
-    name: str,
-    max_batch: int | None,
-    instances: int | None,
-    kind: str,
-    queue_delay_us: int | None,
-    checks: list[str],
-) -> tuple[list[Path], str]:
-    if kind != "gpu":
-        raise EdgeadError(f"'{source}' is a TensorRT engine, which runs on a GPU only: drop --kind {kind}")
+def _from_engine(source: Path, version_dir: Path, serving: Serving, checks: list[str]) -> tuple[list[Path], str]:
+    if serving.kind != "gpu":
+        raise EdgeadError(f"'{source}' is a TensorRT engine, which runs on a GPU only: drop --kind {serving.kind}")
     data, metadata, info = read_engine(source)  # sidecar present, SHA-256 matches
     low, opt, high = info.batch
     if low > 1:
@@ -154,7 +146,7 @@ def _from_engine(
             f"'{source}' takes batches of {low} to {high}; Triton sends any batch from 1 to max_batch_size, so "
             "rebuild it with --min-batch 1"
         )
-    batch = max_batch or min(DEFAULT_MAX_BATCH, high)
+    batch = serving.max_batch or min(DEFAULT_MAX_BATCH, high)
     if batch > high:
         raise EdgeadError(
             f"--max-batch {batch} is larger than the {high} '{source}' was built for; rebuild or lower it"
@@ -169,39 +161,32 @@ def _from_engine(
     )
     preferred = sorted({min(max(opt, 1), batch), batch})
     extra = {TENSORRT_KEY: json.dumps(info.to_dict(), sort_keys=True)}
-    config = model_config(
-        name, "tensorrt_plan", batch, tensors, preferred, instances or 1, kind, metadata, queue_delay_us, extra
-    )
-    return [target], config
+    return [target], model_config(serving, "tensorrt_plan", batch, tensors, preferred, metadata, extra)
 
 
 def model_config(
-    name: str,
+    serving: Serving,
     platform: str,
     max_batch: int,
     tensors: list[Tensor],
     preferred: list[int],
-    instances: int,
-    kind: str,
     metadata: ModelMetadata,
-    queue_delay_us: int | None = None,
     extra: dict[str, str] | None = None,
 ) -> str:
     """The ``config.pbtxt`` text (protobuf text format of Triton's ``ModelConfig``)."""
     inputs = [t for t in tensors if t.name == INPUT_NAME]
     outputs = [t for t in tensors if t.name != INPUT_NAME]
-    delay = DEFAULT_QUEUE_DELAY_US if queue_delay_us is None else queue_delay_us
     parameters = {METADATA_KEY: metadata.to_json(), **(extra or {})}
     lines = [
-        f'name: "{name}"',
+        f'name: "{serving.name}"',
         f'platform: "{platform}"',
         f"max_batch_size: {max_batch}",
         "input [\n" + ",\n".join(t.text() for t in inputs) + "\n]",
         "output [\n" + ",\n".join(t.text() for t in outputs) + "\n]",
         "dynamic_batching {\n"
         f"  preferred_batch_size: [ {', '.join(str(b) for b in preferred)} ]\n"
-        f"  max_queue_delay_microseconds: {delay}\n}}",
-        f"instance_group [\n  {{\n    count: {instances}\n    kind: {KINDS[kind]}\n  }}\n]",
+        f"  max_queue_delay_microseconds: {serving.queue_delay_us}\n}}",
+        f"instance_group [\n  {{\n    count: {serving.instances}\n    kind: {KINDS[serving.kind]}\n  }}\n]",
         *(
             f"parameters {{\n  key: {_quote(key)}\n  value: {{ string_value: {_quote(value)} }}\n}}"
             for key, value in parameters.items()
