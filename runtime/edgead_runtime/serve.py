@@ -142,7 +142,15 @@ def serve(
                 f"model {name}: {path} ({meta.model}, {meta.backbone}, {meta.height}x{meta.width}) on "
                 f"{model.name}, max batch {max_batch}, queue delay {queue_delay_us} us"
             )
-        triton.run()
+        try:
+            triton.run()
+        except Exception as exc:  # PyTriton passes on the server's reason (a tritonclient or timeout error)
+            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise EdgeadError(
+                f"Triton could not load the models ({reason}); the server log is above. A Python-backend stub "
+                "failing inside threading or multiprocessing loaded another libpython than this interpreter's: "
+                "serve from a venv of the system python3 (docs/scale-out.md)"
+            ) from exc
         host = ports.host
         log(
             f"serving on http://{host}:{ports.http} (health: /v2/health/ready), grpc {host}:{ports.grpc}, "
