@@ -18,14 +18,15 @@ import re
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError, EdgeadError, MissingDependencyError, ModelFileError
 from ..metadata import METADATA_KEY, OUTPUT_NAMES, ModelMetadata
 from .base import Backend
 from .options import option
+
+if TYPE_CHECKING:  # numpy loads when a model is run, so the backend table stays cheap for `--help`
+    import numpy as np
 
 # The CLI turns the model argument into a Path, which folds "//" into "/": accept both.
 _URL = re.compile(r"^triton(?:\+(?P<protocol>grpc|http))?:/{1,2}(?P<host>[^/]+)/(?P<name>[^/]+?)/?$")
@@ -111,6 +112,8 @@ class TritonBackend(Backend):
         return backend
 
     def _run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        import numpy as np
+
         step = self.max_batch or len(batch)
         parts = [self._infer_until_served(batch[i : i + step]) for i in range(0, len(batch), step)]
         return {name: np.concatenate([p[name] for p in parts]) for name in OUTPUT_NAMES}
@@ -146,7 +149,7 @@ class TritonBackend(Backend):
     def _infer(self, chunk: np.ndarray) -> dict[str, np.ndarray]:
         module = _client_module(self.protocol)
         inp = module.InferInput(self.input_name, list(chunk.shape), "UINT8")
-        inp.set_data_from_numpy(np.ascontiguousarray(chunk))
+        inp.set_data_from_numpy(chunk if chunk.flags.c_contiguous else chunk.copy())
         requested = [module.InferRequestedOutput(name) for name in OUTPUT_NAMES]
         result = self._client.infer(self.model_name, [inp], outputs=requested)
         out = {name: result.as_numpy(name) for name in OUTPUT_NAMES}
