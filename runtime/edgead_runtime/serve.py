@@ -161,7 +161,8 @@ def serve(
         log("ready; SIGTERM or Ctrl-C stops after in-flight requests finish")
         _wait(triton, stop)
     finally:
-        log("stopping: Triton finishes in-flight requests, then the models close")
+        if triton.is_alive():
+            log("stopping: Triton finishes in-flight requests, then the models close")
         triton.stop()
         for model in backends:
             model.close()
