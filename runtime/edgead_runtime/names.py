@@ -20,6 +20,7 @@ ENGINES: dict[str, tuple[str, ...]] = {
     "tensorrt": ("trt",),
     "ort-trt": (),  # ONNX Runtime's TensorRT execution provider
     "ort-cuda": (),  # ONNX Runtime's CUDA execution provider
+    "triton": (),  # Triton Inference Server: a model repository (`--format`), a served model (`--backend`)
 }
 PRECISIONS: dict[str, tuple[str, ...]] = {
     "fp32": ("f32",),
