@@ -9,7 +9,7 @@ numbers as with the file.
 
 A server that goes away mid-run is treated like a camera that drops out: the call waits and retries with
 exponential backoff (0.5 s doubling to 30 s) until the server serves the same model again, so no frame already
-handed to the backend is lost; ``reconnect_s`` bounds the wait (None: until stopped).
+handed to the backend is lost; ``reconnect_s`` (``--reconnect-s``) bounds the wait (None: until stopped).
 """
 
 from __future__ import annotations
@@ -130,16 +130,16 @@ class TritonBackend(Backend):
                     _warn(f"{self.url} is back after {time.monotonic() - down_since:.1f} s; carrying on")
                 return out
             except Exception as exc:
-                if isinstance(exc, EdgeadError) and not _transient(exc):
-                    raise
                 if not _transient(exc):
+                    if isinstance(exc, EdgeadError):  # already says what to do (e.g. another model came back)
+                        raise
                     raise BackendError(f"Triton server refused a request for {self.url}: {_message(exc)}") from exc
                 now = time.monotonic()
                 down_since = down_since or now
                 if self.reconnect_s is not None and now - down_since >= self.reconnect_s:
                     raise BackendError(
                         f"{self.url} has not answered for {now - down_since:.0f} s ({_message(exc)}); "
-                        "is the server running? (reconnect_s)"
+                        "is the server running? (--reconnect-s)"
                     ) from exc
                 _warn(f"{self.url} unreachable ({_message(exc)}); retrying in {wait:.1f} s")
                 self._drop_client()
