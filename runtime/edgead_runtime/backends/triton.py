@@ -79,7 +79,7 @@ class TritonOptions:
 
 class TritonBackend(Backend):
     name = "triton"
-    library = "tritonclient"
+    library = None  # the engine runs on the server; describe() records its version and the backend behind it
     Options = TritonOptions
 
     def __init__(self, target: tuple[str, str, str], config: dict[str, Any], reconnect_s: float | None) -> None:
