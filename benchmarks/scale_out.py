@@ -5,7 +5,8 @@ fast as possible (file speed, no frame dropped), so every mode scores the same K
 
   separate   K `edgead-runtime run` processes, one per camera (the model loaded K times)
   multi      one `edgead-runtime run` with K `--source`s (one model, batches across cameras)
-  triton     (not here yet) K `run` clients of one `edgead-runtime serve`: see ``MODES`` below
+  triton     K `run` clients of one `edgead-runtime serve` (Triton; the server from .venv-serve:
+             benchmarks/triton_mode.py, docs/scale-out.md)
 
 For every (mode, K) it records total frames/s (events over the span from the first to the last scored frame,
 and over the whole wall time including start-up), p50/p99 end-to-end latency (each event's ``age_ms``: capture
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from triton_mode import process_tree, triton_mode  # beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -81,14 +83,16 @@ def multi(cameras: list[Path], ctx: Context, tag: str) -> Launch:
     return Launch([([*argv, "--events", str(events), "--status-every", "0", *ctx.run_flags], events)])
 
 
-# (c) Triton: K `run` clients of one `edgead-runtime serve` (issue 13, items 2-3). To add it, write
-#   def triton(cameras, ctx, tag) -> Launch:
-#       port = a free port; name = "model"
-#       server = [*RUNTIME, "serve", str(ctx.model), "--http-port", str(port), ...]
-#       clients: as in separate(), with f"triton://127.0.0.1:{port}/{name}" in place of str(ctx.model)
-#       return Launch(clients, services=[server], ready=lambda: <GET /v2/health/ready answers 200>)
-# and register it below; the harness then times it interleaved with the others and adds the server's RSS.
-MODES: dict[str, Callable[[list[Path], Context, str], Launch]] = {"separate": separate, "multi": multi}
+def triton(cameras: list[Path], ctx: Context, tag: str) -> Launch:
+    """(c) K `run` clients (triton://) of one `edgead-runtime serve`."""
+    return Launch(*triton_mode(ctx.model, cameras, ctx.work, tag, ctx.run_flags))
+
+
+MODES: dict[str, Callable[[list[Path], Context, str], Launch]] = {
+    "separate": separate,
+    "multi": multi,
+    "triton": triton,
+}
 
 
 def make_cameras(data: Path, k_max: int, frames: int, size: int, work: Path) -> list[Path]:
@@ -137,7 +141,8 @@ def measure(launch: Launch, timeout: float) -> dict:
         ]
         peak_rss = 0
         while any(c.poll() is None for c in clients):
-            peak_rss = max(peak_rss, sum(_rss_kb(p.pid) for p in services + clients))
+            pids = [q for p in services + clients for q in process_tree(p.pid)]  # a server's children count too
+            peak_rss = max(peak_rss, sum(_rss_kb(q) for q in pids))
             if time.monotonic() > deadline:
                 for c in clients:
                     c.kill()

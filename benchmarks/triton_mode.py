@@ -1,17 +1,9 @@
-"""The serve side of the scale-out measurement, mode (c): K `edgead-runtime run` clients of one `edgead-runtime serve`.
+"""Mode (c) of ``benchmarks/scale_out.py``: K `edgead-runtime run` clients of one `edgead-runtime serve`.
 
-``benchmarks/scale_out.py`` (issue 13 item 4, multi-source `run`) times K simulated cameras served several ways,
-interleaved; its ``MODES`` table takes a function ``(cameras, ctx, tag) -> Launch``. This module is that function's
-Triton part, kept apart so it does not depend on the harness:
-
-    from triton_mode import process_tree, triton_mode
-    MODES["triton"] = lambda cameras, ctx, tag: Launch(*triton_mode(ctx.model, cameras, ctx.work, tag, ctx.run_flags))
-
-and, so that the server's RSS counts in full, the harness sums ``process_tree(pid)`` of each process it started
-(``serve`` runs ``tritonserver`` and one Python-backend stub per model instance as children).
-
-The server runs from the server venv (``.venv-serve``, PyTriton pins numpy<2: docs/scale-out.md), the clients
-from the venv running the harness. Numbers recorded with it: benchmarks/results/scale_out_triton/.
+The server runs from the server venv (``.venv-serve``, PyTriton pins numpy<2: docs/scale-out.md; another with
+``EDGEAD_SERVE_BIN``), the clients from the venv running the harness. ``process_tree`` lets the harness count the
+server's RSS in full (``serve`` runs ``tritonserver`` and one Python-backend stub per model instance as children).
+Numbers recorded with it: benchmarks/results/scale_out_triton/.
 """
 
 from __future__ import annotations
