@@ -7,18 +7,55 @@ all that happens outside it; keeping it in one place is what stops scores drifti
 
 from __future__ import annotations
 
+import io
+import os
 from pathlib import Path
 
+import imagesize
 import numpy as np
 
-from .errors import FrameMismatchError, ImageReadError
+from .errors import EdgeadError, FrameMismatchError, ImageReadError
 from .opencv import cv2
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# The pixel budget of one decoded image: 2**26 = 8192x8192 (a 65 MP industrial camera fits). A larger image is
+# refused from its header before any pixel is decoded: a 20000x20000 grey PNG would cost ~2 GB on the way to the
+# model size (decode, BGR, resize), an OOM on a 4 GB Jetson, and a 74-byte PNG can claim 60000x60000.
+MAX_IMAGE_PIXELS_ENV = "EDGEAD_MAX_IMAGE_PIXELS"
+DEFAULT_MAX_IMAGE_PIXELS = 1 << 26
+
+
+def max_image_pixels() -> int:
+    """The pixel budget: ``EDGEAD_MAX_IMAGE_PIXELS`` if set (a positive integer), else 2**26."""
+    text = os.environ.get(MAX_IMAGE_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise EdgeadError(f"{MAX_IMAGE_PIXELS_ENV}='{text}' is not a positive number of pixels; unset it for 2**26")
+    return value
+
+
+def header_size(source: str | Path | bytes) -> tuple[int, int] | None:
+    """(width, height) from an image's header without decoding it (the ``imagesize`` reader: PNG, JPEG, BMP,
+    TIFF, WebP, ...), or None if the header is not one it knows or is cut short."""
+    try:
+        width, height = imagesize.get(io.BytesIO(source) if isinstance(source, bytes) else source, exif_rotation=False)
+    except (OSError, ValueError, IndexError, EOFError):  # struct.error is a ValueError
+        return None
+    return (width, height) if width > 0 and height > 0 else None
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as stored (any depth, any channel count); raise ImageReadError if unreadable."""
+    """Read an image file as stored (any depth, any channel count); raise ImageReadError if unreadable.
+
+    Every decoder failure is an ImageReadError for this file alone: a header over the pixel budget
+    (``max_image_pixels``) is refused before decoding, and OpenCV's own refusals (``cv2.error``) and an
+    allocation that fails are reported as unreadable, never raised as they are.
+    """
     path = Path(path)
     try:
         data = np.fromfile(path, dtype=np.uint8)
@@ -26,9 +63,26 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageReadError(str(path), exc.strerror or str(exc)) from exc
     if data.size == 0:
         raise ImageReadError(str(path), "the file is empty")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    size = header_size(data.tobytes())
+    budget = max_image_pixels()
+    if size is not None and size[0] * size[1] > budget:
+        raise ImageReadError(
+            str(path),
+            f"its header claims {size[0]}x{size[1]} = {size[0] * size[1]:,} pixels, over the budget of {budget:,} "
+            f"(set {MAX_IMAGE_PIXELS_ENV} to raise it, or downscale the file)",
+        )
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except (cv2.error, MemoryError) as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ImageReadError(str(path), f"the decoder refused it ({first})") from exc
     if image is None:
         raise ImageReadError(str(path), "not a decodable image (corrupt, truncated or unsupported format)")
+    if size is None and image.shape[0] * image.shape[1] > budget:  # a header imagesize did not know
+        raise ImageReadError(
+            str(path),
+            f"{image.shape[1]}x{image.shape[0]} pixels, over the budget of {budget:,} ({MAX_IMAGE_PIXELS_ENV})",
+        )
     return image
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ImageReadError, SourceError
 from ..opencv import cv2
-from ..preprocess import IMAGE_SUFFIXES, read_image
+from ..preprocess import IMAGE_SUFFIXES, header_size, read_image
 from .base import CaptureSource, Reader, Source
 
 _GLOB_CHARS = "*?["
@@ -76,12 +76,11 @@ class ImageFiles(Source):
         return str(self.paths[index])
 
     def describe(self, reader: Reader | None = None) -> str:
+        """Sizes from the first image's header only: the start-up line never decodes a file, so an
+        unreadable first image is an item error like any other, not an abort."""
         mode = "live, drops oldest when behind" if self.live else "file, lossless"
-        try:
-            first = read_image(self.paths[0]) if self.paths else None
-        except ImageReadError:
-            first = None
-        size = f"{first.shape[1]}x{first.shape[0]} (first image)" if first is not None else "unknown size"
+        first = header_size(self.paths[0]) if self.paths else None
+        size = f"{first[0]}x{first[1]} (first image)" if first is not None else "first image size unknown"
         return f"images '{self.spec}': {len(self.paths)} files, {size}, no frame rate ({mode})"
 
 
