@@ -61,6 +61,12 @@ def export_onnx(
         raise EdgeadError(f"unknown graph part '{part}'; choose 'full' or 'backbone'")
     frames = load_parity_frames(run_dir)
     model = trace(module, torch.from_numpy(frames[:2]), output_names)
+    traced = traced_input_size(model)
+    if traced != graph.size:  # the metadata's size must be the graph's own, or every runtime command fails
+        raise EdgeadError(
+            f"run folder '{run_dir}' disagrees with itself: its config says image size {graph.size[0]}x{graph.size[1]} "
+            f"but its frames trace a {traced[0]}x{traced[1]} graph; re-train into a fresh --out folder"
+        )
     metadata = build_metadata(config, graph, calibration.to_dict(), part)
     model.metadata_props.append(onnx.StringStringEntryProto(key=METADATA_KEY, value=metadata.to_json()))
     save_model(model, Path(output), external_data_threshold)
@@ -98,6 +104,12 @@ def trace(module: torch.nn.Module, example: torch.Tensor, output_names: list[str
         )
     program.optimize()
     return lower_to_opset17(program.model_proto)
+
+
+def traced_input_size(model: onnx.ModelProto) -> tuple[int | str, int | str]:
+    """(height, width) of the graph's ``image`` input [N, H, W, 3], as the graph declares them."""
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    return tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims[1:3])  # type: ignore[return-value]
 
 
 def build_metadata(config: TrainConfig, graph: DetectorGraph, calibration: dict, part: str) -> ModelMetadata:

@@ -66,8 +66,8 @@ class ModelMetadata:
             return cls(
                 model=data["model"],
                 backbone=data.get("backbone", "unknown"),
-                height=int(inp["height"]),
-                width=int(inp["width"]),
+                height=_pixels(inp["height"], "height"),
+                width=_pixels(inp["width"], "width"),
                 threshold=float(data.get("threshold", 0.5)),
                 part=data.get("part", "full"),
                 precision=data.get("precision", "fp32"),
@@ -103,6 +103,37 @@ class ModelMetadata:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def _pixels(value: Any, name: str) -> int:
+    """A size in the metadata: a positive whole number (256 or 256.0), never truncated from 255.5."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < 1:
+        raise ValueError(f"input {name} is {value!r}, not a positive whole number of pixels")
+    return int(value)
+
+
+def check_input_dims(metadata: ModelMetadata, input_shape: tuple[int | str, ...], path: object) -> None:
+    """The graph's own input dims (N, H, W, 3) must agree with the metadata's size; a dynamic dim (a name)
+    agrees with anything. Raise ModelFileError naming both, so an edited or mismatched file fails when it
+    opens, not with an engine traceback at the first frame."""
+    dims = tuple(input_shape[1:4]) if len(input_shape) == 4 else None
+    if dims is None:
+        raise ModelFileError(
+            f"'{path}': the graph input has shape {list(input_shape)}, not [N, H, W, 3]; re-export the model"
+        )
+    graph_h, graph_w, channels = dims
+    wrong = [
+        f"{name} {meta} in the metadata but {dim} in the graph"
+        for name, meta, dim in (("height", metadata.height, graph_h), ("width", metadata.width, graph_w))
+        if isinstance(dim, int) and dim != meta
+    ]
+    if isinstance(channels, int) and channels != 3:
+        wrong.append(f"{channels} channels in the graph, not 3 (BGR)")
+    if wrong:
+        raise ModelFileError(
+            f"'{path}': the metadata disagrees with the graph's input ({'; '.join(wrong)}); the file was edited or "
+            "exported from a mismatched run folder: re-export it with `edgead export RUN_DIR`"
+        )
 
 
 def embedded_metadata(text: str | None, path: object, where: str, fmt: str) -> ModelMetadata:

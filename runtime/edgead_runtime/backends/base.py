@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import BackendError, FrameMismatchError
-from ..metadata import ModelMetadata
+from ..metadata import ModelMetadata, check_input_dims
 from .options import NoOptions, make_options
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ class Backend(ABC):
         self.output_shapes = output_shapes
         self.last_run_s: float | None = None
         self._closed = False
+        check_input_dims(metadata, input_shape, path)  # sizes come from the graph; the metadata must agree
 
     @classmethod
     def open(cls, path: str | Path, **options: Any) -> Backend:
