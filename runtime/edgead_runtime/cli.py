@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -132,10 +131,16 @@ def _predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .detector import Detector
+    from .outputs import ImageFolder, JsonLines
     from .sources import FrameLoop, LoopPolicy, open_source
 
     if args.batch < 1:
         raise EdgeadError(f"--batch must be >= 1, got {args.batch}")
+    # outputs are checked before any work, opened at their first line (a start that fails leaves them as they
+    # were) and appended to: a rerun keeps the earlier lines, and an overlay never overwrites another file
+    warn = _Warner()
+    out = JsonLines(args.json, "--json", warn) if args.json else None
+    overlays = ImageFolder(args.save_overlays, "--save-overlays", warn) if args.save_overlays else None
     with Detector(args.model, args.backend, args.threshold, **backend_options(args)) as detector:
         source = open_source(args.source)
         meta = detector.metadata
@@ -146,17 +151,13 @@ def _predict(args: argparse.Namespace) -> int:
         total = source.total
         verbose = total is not None and total <= _VERBOSE_MAX
         bar = tqdm(total=total, unit="img", disable=verbose)
-        if args.save_overlays:
-            args.save_overlays.mkdir(parents=True, exist_ok=True)
+        warn.bar = bar
         n_ok = n_bad = n_err = 0
         latency_sum = 0.0
-        if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-        out = args.json.open("w") if args.json else None
         try:
             # the frame loop `run` uses: a corrupt frame is an error line and reading goes on; a live source
             # that drops out ends predict (`run` reopens it)
-            items = FrameLoop(source, LoopPolicy(reopen=False), warn=lambda m: bar.write(f"warning: {m}"))
+            items = FrameLoop(source, LoopPolicy(reopen=False), warn=warn)
             for chunk in _chunks(items, args.batch):
                 for item, result, latency_ms in _run_chunk(detector, chunk):
                     record, line = _describe(item, result, latency_ms)
@@ -166,11 +167,10 @@ def _predict(args: argparse.Namespace) -> int:
                         n_bad += result.is_anomalous
                         n_ok += not result.is_anomalous
                         latency_sum += latency_ms
-                        if args.save_overlays:
-                            _save_overlay(args.save_overlays, item, result)
+                        if overlays is not None:
+                            overlays.save(_overlay_stem(item.name), _overlay(item, result))
                     if out:
-                        out.write(json.dumps(record) + "\n")
-                        out.flush()  # a crash later never loses the lines written so far
+                        out.write(record)  # whole lines as they go: a crash later never loses them
                     if verbose or isinstance(result, str):
                         bar.write(line)
                     bar.update()
@@ -184,14 +184,29 @@ def _predict(args: argparse.Namespace) -> int:
         f"predicted {n} frames: {n_bad} anomalous, {n_ok} ok, {n_err} unreadable; mean latency {mean} "
         "(preprocess + graph)"
     )
-    if args.json:
-        print(f"wrote {n + n_err} lines to {args.json}")
-    if args.save_overlays and n:
-        print(f"wrote {n} overlays to {args.save_overlays}")
+    if out:
+        lost = f" ({out.lost} lost: the disk was full or the file could not be written)" if out.lost else ""
+        print(f"wrote {out.count} lines to {args.json}{lost}")
+    if overlays is not None and (overlays.count or overlays.lost):
+        lost = f" ({overlays.lost} lost: the disk was full or a file could not be written)" if overlays.lost else ""
+        print(f"wrote {overlays.count} overlays to {args.save_overlays}{lost}")
     if n == 0:
         print(f"edgead-runtime: error: no frame from '{args.source}' could be processed", file=sys.stderr)
         return 1
     return 0
+
+
+class _Warner:
+    """Warnings above predict's progress bar once it exists, on stderr before."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __call__(self, message: str) -> None:
+        if self.bar is not None:
+            self.bar.write(f"warning: {message}")
+        else:
+            print(f"edgead-runtime: warning: {message}", file=sys.stderr)
 
 
 def _describe(item: Item, result: Result | str, latency_ms: float) -> tuple[dict[str, Any], str]:
@@ -246,18 +261,26 @@ def _predict_one(detector: Detector, frame: np.ndarray) -> Result | str:
         return str(exc)
 
 
-def _save_overlay(folder: Path, item: Item, result: Result) -> None:
-    import cv2
-
+def _overlay_stem(name: str) -> str:
+    """An overlay's name from its frame's: the whole path as given (relative to the working folder where it is
+    inside it), so ``lineA/good/000.png`` and ``lineB/good/000.png`` never meet; suffix dropped."""
     from .preprocess import IMAGE_SUFFIXES
-    from .visualize import overlay
 
-    path = Path(item.name)
+    path = Path(name)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         path = path.with_suffix("")
-    # parent folder + name: a recursive folder source has 000.png in test/good and in test/broken_large
-    name = re.sub(r"[^\w.-]+", "_", "_".join(path.parts[-2:])) + ".png"
-    cv2.imwrite(str(folder / name), overlay(item.frame, result.anomaly_map, result.score, result.is_anomalous))
+    if path.is_absolute():
+        try:
+            path = path.relative_to(Path.cwd())
+        except ValueError:
+            path = path.relative_to(path.anchor)
+    return str(path)
+
+
+def _overlay(item: Item, result: Result) -> np.ndarray:
+    from .visualize import overlay
+
+    return overlay(item.frame, result.anomaly_map, result.score, result.is_anomalous)
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -203,6 +203,7 @@ def test_one_source_keeps_the_single_source_outputs(tmp_path: Path, videos: list
     config = StreamConfig(model_path, str(videos[1]), save_dir=tmp_path / "ng", status_every=0, threshold=0.0)
     summary = run_stream(config, log=lambda m: None)
     assert summary.outputs["saved"]["path"] == str(tmp_path / "ng")
-    assert len(list((tmp_path / "ng").glob("frame_*_heatmap.png"))) == FRAMES_PER_VIDEO
+    assert len(list((tmp_path / "ng").glob("*_frame_*_heatmap.png"))) == FRAMES_PER_VIDEO
     assert list(summary.sources) == ["broken_large"] and summary.sources["broken_large"]["error"] is None
-    assert cv2.imread(str(tmp_path / "ng" / "frame_00000000.png")).shape == (128, 128, 3)
+    (first,) = (tmp_path / "ng").glob("*_frame_00000000.png")  # <run id>_frame_<index>.png
+    assert cv2.imread(str(first)).shape == (128, 128, 3)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict
 from pathlib import Path
 
 from ..backends import MODEL_HELP
 from ..backends.options import add_backend_args, backend_options
 from ..errors import EdgeadError
+from ..files import write_json
 
 EXAMPLES = """\
 examples:
@@ -99,6 +99,10 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_service)
 
 
+def _lost(output: dict) -> str:
+    return f" ({output['lost']} lost: the disk was full or the file could not be written)" if output["lost"] else ""
+
+
 def _roi(text: str) -> tuple[int, int, int, int]:
     try:
         x, y, w, h = (int(v) for v in text.split(","))
@@ -165,17 +169,21 @@ def run_service(args: argparse.Namespace) -> int:
             )
     out = summary.outputs
     if "events" in out:
-        print(f"wrote {out['events']['lines']} events to {out['events']['path']}")
+        events = out["events"]
+        print(f"wrote {events['lines']} events (run {events['run']}) to {events['path']}{_lost(events)}")
     for place in [out, *out.get("sources", {}).values()]:
         if "video" in place:
             video = place["video"]
-            print(f"wrote {video['frames']} frames to {video['path']} at {video['fps'] or 0:g} fps")
+            print(f"wrote {video['frames']} frames to {video['path']} at {video['fps'] or 0:g} fps{_lost(video)}")
         if "saved" in place:
-            print(f"saved {place['saved']['frames']} anomalous frames and heat maps to {place['saved']['path']}")
+            saved = place["saved"]
+            print(f"saved {saved['frames']} anomalous frames and heat maps to {saved['path']}{_lost(saved)}")
     if args.summary:
-        args.summary.parent.mkdir(parents=True, exist_ok=True)
-        args.summary.write_text(json.dumps(asdict(summary), indent=2) + "\n")
-        print(f"wrote {args.summary}")
+        try:
+            write_json(args.summary, asdict(summary))
+            print(f"wrote {args.summary}")
+        except OSError as exc:
+            print(f"edgead-runtime: warning: cannot write --summary '{args.summary}': {exc.strerror}", flush=True)
     failed = {name: s["error"] for name, s in summary.sources.items() if s["error"]}
     for name, error in failed.items():
         print(f"edgead-runtime: error: source '{name}' failed (the others ran on): {error}", flush=True)

@@ -23,6 +23,7 @@ from typing import Any
 from ..detector import Detector, Result
 from ..errors import EdgeadError, FrameMismatchError
 from ..opencv import describe_build
+from ..outputs import run_id
 from ..sources import Source, open_source
 from ..system import memory_kb
 from .capture import Captured, Feed
@@ -118,24 +119,32 @@ def _score(detector: Detector, crops: list[Any]) -> list[Result | None]:
     return results
 
 
-def _build_sinks(config: StreamConfig, feeds: list[Feed], on_quit: Callable[[], None]) -> list[tuple[str | None, Sink]]:
+def _build_sinks(
+    config: StreamConfig, feeds: list[Feed], on_quit: Callable[[], None], run: str, metrics: Metrics, warn: Log
+) -> list[tuple[str | None, Sink]]:
     """(source name or None for all, sink) in write order: the savers first, so the event log line names the
     saved files. With several sources each gets its own save folder (``DIR/NAME``), video (``FILE-NAME.avi``)
-    and window; the event log is shared."""
+    and window; the event log is shared. ``run`` names this run's saved files and event lines; a write that
+    fails is counted on /metrics (``edgead_outputs_lost_total{output=...}``)."""
     several = len(feeds) > 1
+
+    def lost(output: str) -> Callable[[], None]:
+        return lambda: metrics.output_lost(output)
+
     sinks: list[tuple[str | None, Sink]] = []
     try:
         for feed in feeds:
             if config.save_dir is not None:
-                sinks.append((feed.name, AnomalySaver(config.save_dir / feed.name if several else config.save_dir)))
+                folder = config.save_dir / feed.name if several else config.save_dir
+                sinks.append((feed.name, AnomalySaver(folder, run, warn, lost("saved"))))
             if config.video_out is not None:
                 out = config.video_out
                 path = out.with_name(f"{out.stem}-{feed.name}{out.suffix}") if several else out
-                sinks.append((feed.name, VideoSink(path, lambda feed=feed: feed.fps)))
+                sinks.append((feed.name, VideoSink(path, lambda feed=feed: feed.fps, warn, lost("video"))))
             if config.show:
                 sinks.append((feed.name, WindowSink(f"edgead: {feed.source.spec}", on_quit)))
         if config.events is not None:
-            sinks.append((None, EventLog(config.events)))
+            sinks.append((None, EventLog(config.events, run, warn, lost("events"))))
     except EdgeadError:
         _close_all(sinks)
         raise
@@ -230,7 +239,10 @@ class _Run:
         self.errors: list[BaseException] = []
         self._ended = 0
         self._lock = threading.Lock()
-        self.sinks = _build_sinks(config, self.feeds, lambda: self.request_stop("window closed"))
+        self.run_id = run_id()
+        self.sinks = _build_sinks(
+            config, self.feeds, lambda: self.request_stop("window closed"), self.run_id, self.metrics, warn
+        )
         self.server: MetricsServer | None = None
         try:
             if config.metrics_port is not None:
@@ -378,9 +390,9 @@ def _outputs(sinks: list[tuple[str | None, Sink]]) -> dict[str, Any]:
     for name, sink in sinks:
         place = outputs.setdefault("sources", {}).setdefault(str(name), {}) if several and name else outputs
         if isinstance(sink, EventLog):
-            outputs["events"] = {"path": str(sink.path), "lines": sink.count}
+            outputs["events"] = {"path": str(sink.path), "lines": sink.count, "lost": sink.lost, "run": sink.run}
         elif isinstance(sink, VideoSink):
-            place["video"] = {"path": str(sink.path), "frames": sink.count, "fps": sink.fps_used}
+            place["video"] = {"path": str(sink.path), "frames": sink.count, "fps": sink.fps_used, "lost": sink.lost}
         elif isinstance(sink, AnomalySaver):
-            place["saved"] = {"path": str(sink.folder), "frames": sink.count}
+            place["saved"] = {"path": str(sink.folder), "frames": sink.count, "lost": sink.lost}
     return outputs

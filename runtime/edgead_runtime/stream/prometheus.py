@@ -65,6 +65,7 @@ class Metrics:
     _latencies: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
     _done_times: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
     _latency_sum: float = 0.0
+    _lost: dict[str, int] = field(default_factory=dict)  # output ("events", "saved", "video") -> writes lost
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -83,6 +84,11 @@ class Metrics:
             counts = self._of(source)
             for key, value in values.items():
                 setattr(counts, key, value)
+
+    def output_lost(self, output: str) -> None:
+        """A write to ``output`` that failed (full disk): the stream goes on, the loss is counted."""
+        with self._lock:
+            self._lost[output] = self._lost.get(output, 0) + 1
 
     def processed(self, latency_s: float, score: float, anomalous: bool, source: str | None = None) -> None:
         with self._lock:
@@ -106,6 +112,7 @@ class Metrics:
                 last_score=self._last_score,
             )
             snap["latency_sum_s"] = self._latency_sum
+            snap["outputs_lost"] = dict(self._lost)
         if len(per) > 1:
             snap["sources"] = per
         snap["uptime_s"] = time.monotonic() - self.started
@@ -126,6 +133,8 @@ class Metrics:
             f"{s['dropped']} dropped, {s['corrupt']} corrupt, {s['reconnects']} reconnects, "
             f"queue {s['queue_depth']}, rss {s['rss_kb'] / 1024:.0f} MB (peak {s['peak_rss_kb'] / 1024:.0f} MB)"
         )
+        if s["outputs_lost"]:
+            line += ", LOST " + ", ".join(f"{n} {output}" for output, n in sorted(s["outputs_lost"].items()))
         for name, p in s.get("sources", {}).items():
             line += f" | {name}: {p['processed']} frames, {p['dropped']} dropped, {'up' if p['source_up'] else 'DOWN'}"
         return line
@@ -163,6 +172,14 @@ class Metrics:
         lines += [
             f"edgead_latency_seconds_sum {_number(s['latency_sum_s'])}",
             f"edgead_latency_seconds_count {s['processed']}",
+        ]
+        lines += [
+            "# HELP edgead_outputs_lost_total Outputs that could not be written (full disk): events, saved, video",
+            "# TYPE edgead_outputs_lost_total counter",
+        ]
+        lines += [
+            f'edgead_outputs_lost_total{{output="{output}"}} {s["outputs_lost"].get(output, 0)}'
+            for output in ("events", "saved", "video")
         ]
         per_source("edgead_source_up", "gauge", "1 while the source is open, 0 during an outage", "source_up", int)
         per_source("edgead_queue_frames", "gauge", "Frames waiting for inference", "queue_depth", int)

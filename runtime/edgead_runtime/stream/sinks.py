@@ -8,7 +8,7 @@ written) and the video file is finalized on close.
 from __future__ import annotations
 
 import datetime as dt
-import json
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,10 +20,12 @@ import numpy as np
 from ..detector import Result
 from ..errors import SinkError
 from ..opencv import INSTALL_HINT, cv2, has_gui
+from ..outputs import ImageFolder, JsonLines, WriteFailures, check_output_file
 from ..preprocess import to_bgr8
 from ..visualize import overlay
 from .specs import Roi
 
+Log = Callable[[str], None]
 _FOURCC = {".avi": "MJPG", ".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "XVID"}
 
 
@@ -84,6 +86,10 @@ class Event:
         return self._annotated
 
 
+def _quiet(message: str) -> None:
+    pass
+
+
 class Sink(Protocol):
     def write(self, event: Event) -> None: ...
 
@@ -91,41 +97,58 @@ class Sink(Protocol):
 
 
 class EventLog:
-    """JSON lines, one per scored frame, flushed per line."""
+    """JSON lines, one per scored frame, appended (a restart keeps the earlier runs' lines; ``run`` tells them
+    apart), each written whole or not at all (``outputs.JsonLines``)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = path.open("w", encoding="utf-8")
-        except OSError as exc:
-            raise SinkError(f"cannot write the event log '{path}': {exc.strerror}") from exc
-        self.count = 0
+    def __init__(self, path: Path, run: str = "", warn: Log = _quiet, on_lost: Callable[[], None] = lambda: None):
+        self.path, self.run = path, run
+        self._lines = JsonLines(path, "the event log", warn, on_lost)
+
+    @property
+    def count(self) -> int:
+        return self._lines.count
+
+    @property
+    def lost(self) -> int:
+        return self._lines.lost
 
     def write(self, event: Event) -> None:
-        self._file.write(json.dumps(event.record()) + "\n")
-        self._file.flush()
-        self.count += 1
+        self._lines.write({**event.record(), "run": self.run})
 
     def close(self) -> None:
-        self._file.close()
+        self._lines.close()
 
 
 class VideoSink:
     """The annotated frames as a video file at the source's frame rate (25 if it has none); the codec follows
-    the suffix. ``fps`` is asked at the first frame, when the source is open and knows its rate."""
+    the suffix. ``fps`` is asked at the first frame, when the source is open and knows its rate.
 
-    def __init__(self, path: Path, fps: Callable[[], float | None]) -> None:
+    OpenCV's writer reports no write errors, so a frame is written only while the disk has room for it raw
+    (``statvfs``); one that does not fit is counted in ``lost``, and ``count`` is what went to the file. A
+    per-process file-size limit or a quota is not seen this way."""
+
+    def __init__(
+        self,
+        path: Path,
+        fps: Callable[[], float | None],
+        warn: Log = _quiet,
+        on_lost: Callable[[], None] = lambda: None,
+    ) -> None:
         if path.suffix.lower() not in _FOURCC:
             raise SinkError(
                 f"--video-out '{path}': unknown video suffix '{path.suffix}'; use one of {', '.join(_FOURCC)}"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
+        check_output_file(path, "--video-out")
         self.path, self.fps = path, fps
         self.fps_used: float | None = None
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
         self.count = 0
+        self._failures = WriteFailures(f"the video '{path}'", warn, on_lost)
+
+    @property
+    def lost(self) -> int:
+        return self._failures.lost
 
     def write(self, event: Event) -> None:
         image = event.annotated()
@@ -139,8 +162,19 @@ class VideoSink:
             self._size = size
         if size != self._size:  # a camera that came back at another resolution
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        try:
+            disk = os.statvfs(self.path.parent)
+            room = disk.f_bavail * disk.f_frsize
+        except OSError as exc:
+            room, reason = 0, exc.strerror or str(exc)
+        else:
+            reason = f"the disk is full ({room:,} bytes free)"
+        if room < image.nbytes:
+            self._failures.failed(reason)
+            return
         self._writer.write(image)
         self.count += 1
+        self._failures.worked()
 
     def close(self) -> None:
         if self._writer is not None:
@@ -148,27 +182,32 @@ class VideoSink:
 
 
 class AnomalySaver:
-    """``frame_<index>.png`` (as captured) and ``frame_<index>_heatmap.png`` for every anomalous frame."""
+    """``<run>_frame_<index>.png`` (as captured) and ``<run>_frame_<index>_heatmap.png`` for every anomalous frame:
+    the run id keeps a restarted run from overwriting the last one's frames, and no file is ever overwritten
+    (``outputs.ImageFolder``). A pair that cannot be written whole is removed and counted in ``lost``."""
 
-    def __init__(self, folder: Path) -> None:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SinkError(f"cannot create --save-dir '{folder}': {exc.strerror}") from exc
+    def __init__(self, folder: Path, run: str = "", warn: Log = _quiet, on_lost: Callable[[], None] = lambda: None):
+        self.run = run
+        self._images = ImageFolder(folder, "--save-dir", warn, on_lost)
         self.folder = folder
-        self.count = 0
+
+    @property
+    def count(self) -> int:
+        return self._images.count // 2
+
+    @property
+    def lost(self) -> int:
+        return self._images.lost
 
     def write(self, event: Event) -> None:
         if not event.result.is_anomalous:
             return
-        image, heatmap = (
-            self.folder / f"frame_{event.index:08d}.png",
-            self.folder / f"frame_{event.index:08d}_heatmap.png",
-        )
-        if not (cv2.imwrite(str(image), event.frame) and cv2.imwrite(str(heatmap), event.annotated())):
-            raise SinkError(f"cannot write '{image}' (disk full or folder removed?)")
+        stem = f"{self.run}_frame_{event.index:08d}" if self.run else f"frame_{event.index:08d}"
+        saved = self._images.save_all({stem: event.frame, f"{stem}_heatmap": event.annotated()})
+        if saved is None:
+            return
+        image, heatmap = saved.values()
         event.extra.update(image=str(image), heatmap=str(heatmap))  # the event log line names them
-        self.count += 1
 
     def close(self) -> None:
         pass

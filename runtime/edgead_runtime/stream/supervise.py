@@ -6,7 +6,6 @@ queues drain, sinks close) instead of killing the process mid-write.
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 import time
@@ -14,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..outputs import JsonLines
 from .sinks import WindowSink
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def supervise(run: _Run, status_every: float, status_json: Path | None) -> None:
     stages, metrics = run.stage_threads, run.metrics
     next_status = time.monotonic() + status_every
     stopping_since: float | None = None
-    status_file = status_json.open("w", encoding="utf-8") if status_json is not None else None
+    status_file = JsonLines(status_json, "--status-json", run.warn) if status_json is not None else None
     try:
         windows = [sink for _, sink in run.sinks if isinstance(sink, WindowSink)]
         while any(t.is_alive() for t in stages):
@@ -38,8 +38,7 @@ def supervise(run: _Run, status_every: float, status_json: Path | None) -> None:
             if status_every > 0 and now >= next_status:
                 run.log(metrics.status_line())
                 if status_file is not None:
-                    status_file.write(json.dumps(metrics.snapshot()) + "\n")
-                    status_file.flush()
+                    status_file.write(metrics.snapshot())
                 next_status = now + status_every
             stuck = [feed for feed, t in zip(run.feeds, run.capture_threads, strict=True) if t.is_alive()]
             if run.stop.is_set() and stuck:
@@ -50,7 +49,7 @@ def supervise(run: _Run, status_every: float, status_json: Path | None) -> None:
                     for feed in stuck:
                         feed.queue.close()
         if status_file is not None:
-            status_file.write(json.dumps(metrics.snapshot()) + "\n")  # the final state, always
+            status_file.write(metrics.snapshot())  # the final state, always
     finally:
         if status_file is not None:
             status_file.close()
