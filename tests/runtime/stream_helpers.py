@@ -59,10 +59,22 @@ class MjpegServer:
     ``stop()`` kills it (open connections end mid-stream); ``start()`` brings it back on the same port.
     """
 
-    def __init__(self, frames: list[np.ndarray], fps: float = 100.0, port: int = 0) -> None:
+    def __init__(
+        self,
+        frames: list[np.ndarray],
+        fps: float = 100.0,
+        port: int = 0,
+        stall_after: int = 0,
+        slow_reconnect: float = 0,
+    ) -> None:
+        """``stall_after`` N > 0: the first connection stops sending after N frames but stays open (a stalled
+        stream); ``stalled_at`` is then the time.monotonic() of its last frame. Later connections stream, after
+        ``slow_reconnect`` seconds (a camera that takes a while to come back)."""
         self.jpegs = [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes() for f in frames]
         self.interval, self.port = 1.0 / fps, port
         self.sent = 0
+        self.stall_after, self.stalled_at, self.slow_reconnect = stall_after, None, slow_reconnect
+        self.connections = 0
         self._server: http.server.ThreadingHTTPServer | None = None
         self._running = threading.Event()
 
@@ -75,11 +87,21 @@ class MjpegServer:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
+                if owner.connections:
+                    time.sleep(owner.slow_reconnect)
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
                 self.end_headers()
+                owner.connections += 1
+                stall = owner.stall_after if owner.connections == 1 else 0
+                sent = 0
                 try:
                     while owner._running.is_set():
+                        if stall and sent == stall:
+                            owner.stalled_at = owner.stalled_at or time.monotonic()
+                            time.sleep(0.05)  # the connection stays open, nothing more comes
+                            continue
+                        sent += 1
                         jpeg = owner.jpegs[owner.sent % len(owner.jpegs)]
                         head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
                         self.wfile.write(head.encode() + jpeg + b"\r\n")

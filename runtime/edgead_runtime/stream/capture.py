@@ -60,6 +60,7 @@ class Feed:
             loop=spec.loop if spec.loop is not None else config.loop,
             max_reconnects=spec.max_reconnects if spec.max_reconnects is not None else config.max_reconnects,
             backoff=spec.backoff or config.backoff,
+            stall_timeout=config.stall_timeout,
         )
         self.loop = FrameLoop(
             source,
@@ -92,6 +93,7 @@ class Feed:
             if dropped < 0:
                 return "stop requested"
             self.metrics.add("captured", source=self.name)
+            self.metrics.set(self.name, last_frame=time.monotonic())
             self.metrics.add("dropped", dropped, source=self.name)
             self.metrics.set(self.name, queue_depth=len(self.queue))
             index += 1

@@ -95,6 +95,14 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
         help="seconds between reopen attempts: first wait, doubling up to MAX (default 0.5 30)",
     )
     p.add_argument("--max-frames", type=int, metavar="N", help="stop (each source) after N captured frames")
+    p.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a live source that gives no frame for this long (a stalled stream) is dropped and reopened "
+        "(default 10; 0: wait for the capture backend's own timeout)",
+    )
     p.add_argument("--summary", type=Path, metavar="FILE", help="write the run's summary as JSON")
     p.set_defaults(func=run_service)
 
@@ -119,6 +127,8 @@ def run_service(args: argparse.Namespace) -> int:
 
     if args.max_reconnects is not None and args.max_reconnects < 0:
         raise EdgeadError(f"--max-reconnects must be >= 0, got {args.max_reconnects}")
+    if not args.stall_timeout >= 0:  # nan too
+        raise EdgeadError(f"--stall-timeout must be >= 0 seconds, got {args.stall_timeout:g}")
     if args.backoff[0] <= 0 or args.backoff[1] < args.backoff[0]:
         raise EdgeadError(f"--backoff needs 0 < FIRST <= MAX, got {args.backoff[0]:g} {args.backoff[1]:g}")
     specs: list[str | SourceSpec] = [*(args.source or [])]
@@ -149,6 +159,7 @@ def run_service(args: argparse.Namespace) -> int:
         max_reconnects=args.max_reconnects,
         backoff=tuple(args.backoff),
         max_frames=args.max_frames,
+        stall_timeout=args.stall_timeout or None,
     )
     summary = run_stream(config)
     c = summary.counts

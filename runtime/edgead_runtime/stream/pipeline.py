@@ -75,6 +75,7 @@ class StreamConfig:
     max_reconnects: int | None = None  # consecutive failed reopen attempts before giving up; None: never
     backoff: tuple[float, float] = (0.5, 30.0)  # first and longest wait between reopen attempts, seconds
     max_frames: int | None = None  # stop each source after this many captured frames
+    stall_timeout: float | None = 10.0  # a live source with no frame for this long is dropped and reopened
 
     def specs(self) -> list[SourceSpec]:
         """Every source, named (unique, file-name safe)."""

@@ -18,7 +18,8 @@ import numpy as np
 from ..errors import SinkError
 from ..system import memory_kb
 
-WINDOW = 1024  # latencies kept for the percentiles; also the frames the fps is measured over
+WINDOW = 1024  # latencies kept for the percentiles
+RATE_WINDOW_S = 10.0  # the fps is over the frames scored in the last 10 s: a stalled stream reads 0, not its last fps
 # counter -> (Prometheus name, help)
 COUNTERS = {
     "captured": ("edgead_frames_captured_total", "Frames read from the source"),
@@ -38,13 +39,16 @@ class SourceCounts:
     source_up: bool = False
     queue_depth: int = 0
     last_score: float | None = None
+    last_frame: float | None = None  # time.monotonic() of the latest captured frame
 
     def values(self) -> dict[str, Any]:
+        since = time.monotonic() - self.last_frame if self.last_frame is not None else None
         return {
             **self.counts,
             "source_up": self.source_up,
             "queue_depth": self.queue_depth,
             "last_score": self.last_score,
+            "seconds_since_last_frame": since,
         }
 
 
@@ -63,7 +67,7 @@ class Metrics:
     _per: dict[str, SourceCounts] = field(init=False)
     _last_score: float | None = None
     _latencies: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
-    _done_times: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
+    _done_times: deque = field(default_factory=lambda: deque(maxlen=65536))  # scored, within RATE_WINDOW_S
     _latency_sum: float = 0.0
     _lost: dict[str, int] = field(default_factory=dict)  # output ("events", "saved", "video") -> writes lost
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -98,7 +102,10 @@ class Metrics:
             counts.last_score = self._last_score = score
             self._latencies.append(latency_s)
             self._latency_sum += latency_s
-            self._done_times.append(time.monotonic())
+            now = time.monotonic()
+            self._done_times.append(now)
+            while self._done_times[0] < now - RATE_WINDOW_S:
+                self._done_times.popleft()
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -106,7 +113,9 @@ class Metrics:
             times = list(self._done_times)
             per = {name: counts.values() for name, counts in self._per.items()}
             snap: dict[str, Any] = {key: sum(p[key] for p in per.values()) for key in COUNTERS}
+            since = [p["seconds_since_last_frame"] for p in per.values() if p["seconds_since_last_frame"] is not None]
             snap.update(
+                seconds_since_last_frame=max(since) if since else None,
                 source_up=all(p["source_up"] for p in per.values()),
                 queue_depth=sum(p["queue_depth"] for p in per.values()),
                 last_score=self._last_score,
@@ -116,7 +125,9 @@ class Metrics:
         if len(per) > 1:
             snap["sources"] = per
         snap["uptime_s"] = time.monotonic() - self.started
-        snap["fps"] = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+        now = time.monotonic()
+        recent = sum(1 for t in times if t >= now - RATE_WINDOW_S)
+        snap["fps"] = recent / max(min(RATE_WINDOW_S, snap["uptime_s"]), 1e-3)
         if latencies.size:
             p50, p90, p99 = np.percentile(latencies, [50, 90, 99]) * 1e3
             snap.update(p50_ms=float(p50), p90_ms=float(p90), p99_ms=float(p99))
@@ -161,7 +172,7 @@ class Metrics:
         metric("edgead_info", "gauge", "Model, backend and source of this run", 1, f"{{{info}}}")
         for key, (name, help_text) in COUNTERS.items():
             per_source(name, "counter", help_text, key, int)
-        metric("edgead_fps", "gauge", f"Frames scored per second over the last {WINDOW} frames", s["fps"])
+        metric("edgead_fps", "gauge", f"Frames scored per second over the last {RATE_WINDOW_S:g} s", s["fps"])
         lines += [
             "# HELP edgead_latency_seconds Preprocess + graph time per frame (quantiles over the last frames)",
             "# TYPE edgead_latency_seconds summary",
@@ -182,6 +193,12 @@ class Metrics:
             for output in ("events", "saved", "video")
         ]
         per_source("edgead_source_up", "gauge", "1 while the source is open, 0 during an outage", "source_up", int)
+        per_source(
+            "edgead_seconds_since_last_frame",
+            "gauge",
+            "Seconds since the source gave its latest frame (a stalled stream grows it)",
+            "seconds_since_last_frame",
+        )
         per_source("edgead_queue_frames", "gauge", "Frames waiting for inference", "queue_depth", int)
         per_source("edgead_last_score", "gauge", "Normalized score of the latest frame", "last_score")
         metric("edgead_resident_memory_bytes", "gauge", "Resident set size of the process", s["rss_kb"] * 1024)
