@@ -1,7 +1,8 @@
 """Counters a long-running stream keeps, rendered as a status line and as Prometheus text on ``/metrics``.
 
 Everything is bounded: latencies and frame times sit in fixed-size windows, so memory stays flat
-however long the service runs. The HTTP endpoint is the standard library's, to keep the runtime small.
+however long the service runs. The HTTP endpoint is the standard library's, bounded (idle timeout, connection
+cap), to keep the runtime small.
 """
 
 from __future__ import annotations
@@ -211,11 +212,55 @@ def _escape(value: str) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-class MetricsServer:
-    """``GET /metrics`` on ``host:port`` in a daemon thread; port 0 picks a free one (see ``.port``)."""
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, but at most ``max_connections`` at once: one more is closed at once (and
+    counted in ``refused``), so 1,500 half-open connections cannot hold 1,500 threads."""
 
-    def __init__(self, metrics: Metrics, port: int, host: str = "127.0.0.1") -> None:
+    daemon_threads = True
+    request_queue_size = 64  # the listen backlog (socketserver's default 5 makes a burst of clients wait)
+
+    def __init__(self, address: tuple[str, int], handler: type, max_connections: int) -> None:
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.refused = 0
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.refused += 1
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+class MetricsServer:
+    """``GET /metrics`` on ``host:port`` in a daemon thread; port 0 picks a free one (see ``.port``).
+
+    Bounded for a network it does not control (``--metrics-host 0.0.0.0``): a connection that sends nothing
+    for ``idle_timeout`` seconds is closed, and at most ``max_connections`` are served at once. The standard
+    library's server, not ``prometheus-client``: its ``start_http_server`` (0.26.0) is the same unbounded
+    thread-per-connection server (``ThreadingWSGIServer``, no timeout, no cap)."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        port: int,
+        host: str = "127.0.0.1",
+        idle_timeout: float = 5.0,
+        max_connections: int = 16,
+    ) -> None:
         class Handler(BaseHTTPRequestHandler):
+            timeout = idle_timeout  # socket timeout: a silent or half-open connection is dropped
+
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 if self.path.split("?")[0] != "/metrics":
                     self.send_error(404, "only /metrics is served")
@@ -231,15 +276,19 @@ class MetricsServer:
                 pass
 
         try:
-            self._server = ThreadingHTTPServer((host, port), Handler)
+            self._server = _BoundedServer((host, port), Handler, max_connections)
         except OSError as exc:
             raise SinkError(
                 f"cannot serve metrics on {host}:{port}: {exc.strerror}; pick another --metrics-port"
             ) from exc
-        self._server.daemon_threads = True
         self.host, self.port = host, self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="edgead-metrics", daemon=True)
         self._thread.start()
+
+    @property
+    def refused(self) -> int:
+        """Connections closed unserved because ``max_connections`` were open."""
+        return self._server.refused
 
     @property
     def url(self) -> str:
