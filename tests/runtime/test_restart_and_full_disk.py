@@ -34,9 +34,9 @@ def line(tmp_path: Path, bottle_images: list[Path]) -> Path:
 
 
 def test_a_restart_keeps_both_runs_events_and_frames(tmp_path: Path, line: Path, model_path: Path) -> None:
-    events, saved = tmp_path / "ev.jsonl", tmp_path / "ng"
+    events, saved, video = tmp_path / "ev.jsonl", tmp_path / "ng", tmp_path / "annotated.avi"
     argv = ["run", str(model_path), "--source", str(line), "--events", str(events), "--save-dir", str(saved)]
-    argv += ["--threshold", "0", "--status-every", "0"]  # every frame NG: every frame saved
+    argv += ["--video-out", str(video), "--threshold", "0", "--status-every", "0"]  # every frame NG: saved
     assert main(argv) == 0
     first = read_events(events)
     assert main(argv) == 0  # the service manager restarts it under the same flags
@@ -49,6 +49,9 @@ def test_a_restart_keeps_both_runs_events_and_frames(tmp_path: Path, line: Path,
     named = {Path(r[key]) for r in records for key in ("image", "heatmap")}
     assert named == set(saved_files)
     assert all(cv2.imread(str(p)) is not None for p in saved_files)
+    videos = sorted(tmp_path.glob("annotated*.avi"))  # the first run's kept, the second's beside it
+    assert [v.name for v in videos] == ["annotated-" + runs[1] + ".avi", "annotated.avi"]
+    assert [int(cv2.VideoCapture(str(v)).get(cv2.CAP_PROP_FRAME_COUNT)) for v in videos] == [4, 4]
 
 
 def test_a_start_that_fails_leaves_the_logs_as_they_were(tmp_path: Path, model_path: Path) -> None:

@@ -141,7 +141,7 @@ def _build_sinks(
             if config.video_out is not None:
                 out = config.video_out
                 path = out.with_name(f"{out.stem}-{feed.name}{out.suffix}") if several else out
-                sinks.append((feed.name, VideoSink(path, lambda feed=feed: feed.fps, warn, lost("video"))))
+                sinks.append((feed.name, VideoSink(path, lambda feed=feed: feed.fps, warn, lost("video"), run)))
             if config.show:
                 sinks.append((feed.name, WindowSink(f"edgead: {feed.source.spec}", on_quit)))
         if config.events is not None:

@@ -123,6 +123,7 @@ class VideoSink:
     """The annotated frames as a video file at the source's frame rate (25 if it has none); the codec follows
     the suffix. ``fps`` is asked at the first frame, when the source is open and knows its rate.
 
+    A file already there (an earlier run's) is kept: this run writes ``<stem>-<run><suffix>`` beside it.
     OpenCV's writer reports no write errors, so a frame is written only while the disk has room for it raw
     (``statvfs``); one that does not fit is counted in ``lost``, and ``count`` is what went to the file. A
     per-process file-size limit or a quota is not seen this way."""
@@ -133,13 +134,14 @@ class VideoSink:
         fps: Callable[[], float | None],
         warn: Log = _quiet,
         on_lost: Callable[[], None] = lambda: None,
+        run: str = "",
     ) -> None:
         if path.suffix.lower() not in _FOURCC:
             raise SinkError(
                 f"--video-out '{path}': unknown video suffix '{path.suffix}'; use one of {', '.join(_FOURCC)}"
             )
         check_output_file(path, "--video-out")
-        self.path, self.fps = path, fps
+        self.path, self.fps, self.run, self.warn = path, fps, run, warn
         self.fps_used: float | None = None
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
@@ -154,6 +156,9 @@ class VideoSink:
         image = event.annotated()
         size = (image.shape[1], image.shape[0])
         if self._writer is None:
+            if self.path.exists() and self.run:  # an earlier run's video: keep it, this run gets its own name
+                kept, self.path = self.path, self.path.with_name(f"{self.path.stem}-{self.run}{self.path.suffix}")
+                self.warn(f"--video-out '{kept}' exists (an earlier run's); writing this run's video to '{self.path}'")
             fourcc = cv2.VideoWriter_fourcc(*_FOURCC[self.path.suffix.lower()])
             self.fps_used = self.fps() or 25.0
             self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps_used, size)
