@@ -37,6 +37,7 @@ examples:
   edgead train --model stad --data DIR --n-students 3
   edgead train --model patchcore --data DIR --backbone mobilenetv2_100 --layers 2 3
   edgead train --model patchcore --data DIR --backbone resnet18 --weights resnet18.pth
+  edgead train --model stfpm --data DIR --device cuda:1      # on the second GPU (default: auto)
 """
 
 
@@ -118,6 +119,7 @@ def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> Non
         help="fraction of good images held out to calibrate (default: %(default)s)",
     )
     p.add_argument("--skip-corrupt", action="store_true", help="skip unreadable images with a warning")
+    _add_device(p, "backbone, fitting (PatchCore's coreset and kNN, DFM's PCA) and training loops")
     schedule = p.add_argument_group(
         "training schedule (stfpm, reverse_distillation, stad)",
         "Epochs on shuffled good images; after each, the loss on the held-out images decides early stopping\n"
@@ -168,6 +170,16 @@ def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> Non
             )
 
 
+def _add_device(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--device",
+        default="auto",
+        metavar="auto|cpu|cuda[:N]",
+        help=f"where torch runs the {what}: auto = CUDA when PyTorch sees a GPU, else the CPU; "
+        "float32 either way, random draws from the seeded CPU generator (default: %(default)s)",
+    )
+
+
 def _with_default(text: str, default: object) -> str:
     return text if "default" in text else f"{text} (default: {default})"
 
@@ -204,7 +216,7 @@ def _train(args: argparse.Namespace) -> int:
         **options,
     )
     start = time.perf_counter()
-    train(config)
+    train(config, args.device)
     print(f"train took {time.perf_counter() - start:.1f} s")
     return 0
 
@@ -359,13 +371,14 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
         help="also run the torch model of this run on the same frames and report the differences",
     )
     p.add_argument("--json", type=Path, metavar="OUT", help="write the metrics as JSON")
+    _add_device(p, "--compare-torch model")
     p.set_defaults(func=_evaluate)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from edgead.export.evaluate import evaluate_model
 
-    evaluate_model(args.model, args.data, args.batch, args.backend, args.compare_torch, args.json)
+    evaluate_model(args.model, args.data, args.batch, args.backend, args.compare_torch, args.json, args.device)
     return 0
 
 
@@ -385,13 +398,14 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=10, help="untimed iterations first")
     p.add_argument("--iters", type=int, default=50, help="timed iterations")
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the report as JSON")
+    _add_device(p, "torch eager model (on a GPU each call includes the upload and waits for the result)")
     p.set_defaults(func=_bench)
 
 
 def _bench(args: argparse.Namespace) -> int:
     from edgead.export.torch_bench import bench_against_torch
 
-    bench_against_torch(args.run, args.models, args.batch, args.warmup, args.iters, args.json)
+    bench_against_torch(args.run, args.models, args.batch, args.warmup, args.iters, args.json, args.device)
     return 0
 
 

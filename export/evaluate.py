@@ -29,7 +29,9 @@ def evaluate_model(
     backend: str = "auto",
     compare_run: Path | None = None,
     json_out: Path | None = None,
+    device: str = "auto",
 ) -> dict[str, Any]:
+    """``device``: where the torch model of ``compare_run`` runs (the exported model runs on ``backend``)."""
     dataset = find_dataset(data)
     if not dataset.test:
         raise EdgeadError(f"'{data}' has no labelled test split (test/<type>/); evaluate needs the MVTec layout")
@@ -54,7 +56,7 @@ def evaluate_model(
     print(f"{model_path} on {data} ({len(frames)} test images, via edgead-runtime {backend})")
     print(format_metrics_table(metrics))
     if compare_run is not None:
-        report["torch"] = _compare_torch(compare_run, frames, outputs, labels, masks, index, batch)
+        report["torch"] = _compare_torch(compare_run, frames, outputs, labels, masks, index, batch, device)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=2) + "\n")
@@ -83,12 +85,17 @@ def _compare_torch(
     masks: np.ndarray | None,
     index: np.ndarray,
     batch: int,
+    device: str,
 ) -> dict[str, Any]:
     from edgead.export.onnx_export import max_differences
+    from edgead.train.device import prepare, resolve_device
     from edgead.train.fit import run_graph
     from edgead.train.run_dir import load_run
 
+    target = resolve_device(device)
     _, graph, _ = load_run(run_dir)
+    graph.to(target)
+    print(f"torch on {prepare(target)}")
     torch_out = run_graph(graph, frames, batch, desc="torch")
     diffs, relative = max_differences(torch_out, onnx_out)
     torch_maps = None if masks is None else torch_out["raw_anomaly_map"][index]

@@ -10,15 +10,26 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgead.train.device import prepare, resolve_device, synchronize
 from edgead.train.run_dir import load_parity_frames, load_run
 from edgead_runtime.backends import open_backend
 from edgead_runtime.bench import machine_info, time_interleaved
 
 
 def bench_against_torch(
-    run_dir: Path, models: list[Path], batch_sizes: list[int], warmup: int, iters: int, json_out: Path | None
+    run_dir: Path,
+    models: list[Path],
+    batch_sizes: list[int],
+    warmup: int,
+    iters: int,
+    json_out: Path | None,
+    device: str = "auto",
 ) -> dict[str, Any]:
+    """``device``: where torch runs; on a GPU each timed call includes the frames' upload and waits for the result."""
+    target = resolve_device(device)
     _, graph, _ = load_run(run_dir)
+    graph.to(target)
+    torch_device = prepare(target)
     frame = load_parity_frames(run_dir)[0]
     backends = [open_backend(path) for path in models]
     names = ["torch eager", *(Path(p).name for p in models)]
@@ -30,7 +41,8 @@ def bench_against_torch(
 
             def torch_call(t: torch.Tensor = tensor) -> None:
                 with torch.inference_mode():
-                    graph(t)
+                    graph(t.to(target))
+                synchronize(target)
 
             calls = [torch_call, *(lambda b=b, x=batch: b.run(x) for b in backends)]
             for name, stats in zip(names, time_interleaved(calls, warmup, iters), strict=True):
@@ -41,7 +53,8 @@ def bench_against_torch(
     machine = machine_info()
     machine["torch"] = torch.__version__
     machine["torch_threads"] = torch.get_num_threads()
-    print(f"{machine['cpu']}, {machine['cores']} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    machine["torch_device"] = torch_device
+    print(f"{machine['cpu']}, {machine['cores']} cores, torch {torch.__version__} on {torch_device}")
     print(f"{'graph':<32} {'batch':>5} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'img/s':>8} {'vs torch':>9}")
     for row in rows:
         ref = next(r for r in rows if r["batch"] == row["batch"] and r["name"] == "torch eager")

@@ -20,6 +20,7 @@ from edgead_runtime.metadata import OUTPUT_NAMES
 from .calibration import Calibration, calibrate
 from .config import TrainConfig
 from .data import Dataset, find_dataset, load_frames, load_masks, split_holdout
+from .device import module_device, prepare, resolve_device, synchronize
 from .gradient_loop import Schedule, batches, fit_by_gradient, is_gradient_model
 from .graph import DetectorGraph, build_graph
 from .metrics import evaluate, format_metrics_table
@@ -35,15 +36,17 @@ def run_graph(
 ) -> dict[str, np.ndarray]:
     """Graph outputs for all frames, keyed like the ONNX outputs."""
     outputs: dict[str, list[np.ndarray]] = {name: [] for name in OUTPUT_NAMES}
+    device = module_device(graph)
     for batch in batches(frames, batch_size, desc):
-        for name, value in zip(OUTPUT_NAMES, graph(batch), strict=True):
-            outputs[name].append(value.numpy())
+        for name, value in zip(OUTPUT_NAMES, graph(batch.to(device)), strict=True):
+            outputs[name].append(value.cpu().numpy())
     return {name: np.concatenate(values) for name, values in outputs.items()}
 
 
-def train(config: TrainConfig) -> Path:
-    """Train, calibrate, evaluate and save a run; return the run directory. ``edgead train`` and ``edgead.train``
-    call this (through ``TrainConfig.from_settings``)."""
+def train(config: TrainConfig, device: str = "auto") -> Path:
+    """Train, calibrate, evaluate and save a run on ``device`` (see ``device.py``); return the run directory.
+    ``edgead train`` and ``edgead.train`` call this (through ``TrainConfig.from_settings``)."""
+    target = resolve_device(device)  # a missing GPU fails now, before the images load
     model_cls = get_model_class(config.model)  # the one lookup of the run; passed on from here
     if config.batch_size < 1:
         raise EdgeadError(f"--batch-size {config.batch_size}: pass --batch-size 1 or more")
@@ -56,24 +59,29 @@ def train(config: TrainConfig) -> Path:
     run_dir = Path(config.out)
     dataset = find_dataset(config.data)
     fit_paths, holdout_paths = split_holdout(dataset.train, config.holdout_fraction, config.seed)
-    graph = build_graph(config, model_cls)
+    graph = build_graph(config, model_cls).to(target)  # built (and randomly initialized) on the CPU, then moved
     # record what was used, not only what was asked for: a later change of a default must not change a saved run
     config = dataclasses.replace(
         config, layers=tuple(graph.model.backbone.layers), options=dataclasses.asdict(graph.model.options)
     )
     print(
         f"backbone {config.backbone} stages {list(graph.model.backbone.layers)} "
-        f"(weights: {graph.model.backbone.weights_source})"
+        f"(weights: {graph.model.backbone.weights_source}) on {prepare(target)}"
     )
 
     fit_frames, _ = load_frames(fit_paths, config.size, config.skip_corrupt, desc="fit images")
     holdout_frames, _ = load_frames(holdout_paths, config.size, config.skip_corrupt, desc="holdout images")
+
+    def to_images(batch: torch.Tensor) -> torch.Tensor:
+        return graph.input(batch.to(target))
+
     start = time.perf_counter()
     history = None
     if schedule is not None:
-        history = fit_by_gradient(graph.model, graph.input, fit_frames, holdout_frames, schedule, run_dir)
+        history = fit_by_gradient(graph.model, to_images, fit_frames, holdout_frames, schedule, run_dir)
     else:
-        graph.model.fit(graph.input(batch) for batch in batches(fit_frames, config.batch_size, "fitting"))
+        graph.model.fit(to_images(batch) for batch in batches(fit_frames, config.batch_size, "fitting"))
+    synchronize(target)
     fit_seconds = time.perf_counter() - start
     print(f"fitted {config.model} on {len(fit_frames)} images in {fit_seconds:.1f} s")
 
@@ -85,6 +93,7 @@ def train(config: TrainConfig) -> Path:
         write_json(run_dir / TRAINING, history.to_dict())
     if metrics:
         metrics["fit_seconds"] = fit_seconds
+        metrics["device"] = str(target)
         write_json(run_dir / METRICS, metrics)
     print(f"saved run to {run_dir}  (threshold: {calibration.source})")
     print(f"next: edgead export {run_dir} --format onnx -o {run_dir / (config.model + '.onnx')}")

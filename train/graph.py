@@ -29,8 +29,8 @@ class DetectorGraph(nn.Module):
         self.register_buffer("pixel_norm", torch.tensor([0.0, 1.0]))
 
     def set_calibration(self, calibration: Calibration) -> None:
-        self.image_norm = _norm_constants(calibration.image)
-        self.pixel_norm = _norm_constants(calibration.pixel)
+        self.image_norm = _norm_constants(calibration.image).to(self.image_norm.device)
+        self.pixel_norm = _norm_constants(calibration.pixel).to(self.pixel_norm.device)
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         patch_map, raw_score = self.model(self.input(frames))

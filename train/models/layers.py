@@ -56,13 +56,16 @@ class UpsampleBlur(nn.Module):
         super().__init__()
         self.size = (int(size[0]), int(size[1]))
         self.kernel = gaussian_kernel1d(sigma)
-        self._matrices: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._matrices: dict[tuple[int, int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def forward(self, patch_maps: torch.Tensor) -> torch.Tensor:
         h, w = patch_maps.shape[-2:]
-        if (h, w) not in self._matrices:  # static per model: becomes two constants when exported
-            self._matrices[(h, w)] = (self.axis_matrix(h, self.size[0]), self.axis_matrix(w, self.size[1]))
-        along_h, along_w = self._matrices[(h, w)]
+        key = (h, w, patch_maps.device)
+        if key not in self._matrices:  # static per model: becomes two constants when exported
+            along = (self.axis_matrix(h, self.size[0]), self.axis_matrix(w, self.size[1]))
+            # built on the CPU; moved only when the model runs elsewhere (export traces on the CPU, no copy op)
+            self._matrices[key] = along if key[2].type == "cpu" else tuple(m.to(key[2]) for m in along)
+        along_h, along_w = self._matrices[key]
         return along_h @ (patch_maps @ along_w.T)
 
     def axis_matrix(self, n_in: int, n_out: int) -> torch.Tensor:

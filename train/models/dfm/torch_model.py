@@ -69,14 +69,15 @@ class DFM(nn.Module):
         _, singular, vh = torch.linalg.svd(centered, full_matrices=False)
         variance = singular**2
         ratio = torch.cumsum(variance, 0) / variance.sum()
-        k = int(torch.searchsorted(ratio, torch.tensor(self.options.pca_variance, dtype=ratio.dtype)).item()) + 1
+        wanted = torch.tensor(self.options.pca_variance, dtype=ratio.dtype, device=ratio.device)
+        k = int(torch.searchsorted(ratio, wanted).item()) + 1
         k = min(k, vh.shape[0])
         components = vh[:k].T  # [F, k]
         projected = centered @ components
         gauss_mean = projected.mean(0)
         # Gaussian in PCA space: the components decorrelate, so the covariance is (close to) diagonal;
         # a full inverse keeps it exact. A tiny ridge keeps the smallest kept direction invertible.
-        cov = torch.cov(projected.T).reshape(k, k) + 1e-6 * torch.eye(k, dtype=projected.dtype)
+        cov = torch.cov(projected.T).reshape(k, k) + 1e-6 * torch.eye(k, dtype=projected.dtype, device=flat.device)
         precision = torch.linalg.inv(cov)
         log_norm = 0.5 * (k * math.log(2 * math.pi) + torch.logdet(cov))
         self.mean, self.components = mean.float(), components.float().contiguous()

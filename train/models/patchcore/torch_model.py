@@ -96,7 +96,7 @@ class PatchCore(nn.Module):
     def fit(self, batches: Iterable[torch.Tensor]) -> None:
         """Memory bank = coreset of all training patch features."""
         if self.options.bank_dim:
-            self.projection = random_projection(*self.projection.shape)
+            self.projection = random_projection(*self.projection.shape).to(self.projection.device)
         patches = []
         for images in batches:
             emb = self.embed(images)

@@ -173,8 +173,8 @@ class STAD(nn.Module):
             eigvals, eigvecs = torch.linalg.eigh(cov)  # ascending
             projection = eigvecs[:, -d:].flip(1)
         else:
-            gaussian = torch.randn(cov.shape[0], d, dtype=torch.float64)  # torch's generator: `edgead train --seed`
-            projection, _ = torch.linalg.qr(gaussian)  # orthonormal columns
+            gaussian = torch.randn(cov.shape[0], d, dtype=torch.float64)  # CPU generator: `edgead train --seed`
+            projection, _ = torch.linalg.qr(gaussian.to(cov.device))  # orthonormal columns
         variance = ((cov @ projection) * projection).sum(0)
         self.feature_mean = mean.float()
         self.projection = projection.float().contiguous()
@@ -189,7 +189,8 @@ class STAD(nn.Module):
     @torch.no_grad()
     def finalize(self, batches: Iterable[torch.Tensor]) -> None:
         """Mean and std of the error and variance maps over the training images, per group."""
-        sums = torch.zeros(len(self.groups), 4, dtype=torch.float64)  # sum e, sum e^2, sum v, sum v^2
+        # sum e, sum e^2, sum v, sum v^2
+        sums = torch.zeros(len(self.groups), 4, dtype=torch.float64, device=self.score_stats.device)
         count = 0
         for images in batches:
             target = self.teacher(images)
