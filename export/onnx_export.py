@@ -141,9 +141,9 @@ def max_differences(
 
 def verify(module: torch.nn.Module, path: Path, frames: np.ndarray, output_names: list[str]) -> ParityReport:
     """Compare ONNX Runtime with torch on real frames, as one batch and as single frames."""
-    import onnxruntime as ort
+    from edgead_runtime.ort_install import import_onnxruntime
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = import_onnxruntime().InferenceSession(str(path), providers=["CPUExecutionProvider"])
     with torch.no_grad():
         expected = dict(zip(output_names, (t.numpy() for t in module(torch.from_numpy(frames))), strict=True))
 

@@ -31,6 +31,8 @@ examples:
   edgead-runtime run model.onnx --source rtsp://cam/stream --events ev.jsonl --metrics-port 9100
   edgead-runtime bench patchcore.onnx dfm.onnx --batch 1 8 --json bench.json
   edgead-runtime info model.onnx
+  edgead-runtime env                               # which engines and providers load here, and why not
+  edgead-runtime adopt model.engine --from model.onnx   # an engine built by trtexec/Polygraphy
   edgead-runtime bench model.engine                # TensorRT engine from `edgead export model.onnx --format trt`
   edgead-runtime predict model.onnx --source 0 --backend ort-trt --precision f16 --engine-cache trt-cache/
   edgead-runtime serve pc=bottle-pc.onnx dfm=bottle-dfm.onnx       # Triton server (edgead-runtime[serve])
@@ -124,6 +126,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path, help=MODEL_HELP)
     add_backend_args(p)
     p.set_defaults(func=_info)
+
+    from .setup_commands import add_setup_parsers  # env, adopt
+
+    add_setup_parsers(commands)
     return parser
 
 

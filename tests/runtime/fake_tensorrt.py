@@ -709,6 +709,9 @@ def make_tensorrt(version: str, record: Recorder, dla_cores: int = 0) -> types.M
         def info(self, name: str) -> _TensorInfo:
             return next(t for t in [*self.header.inputs, *self.header.outputs] if t.name == name)
 
+        # every line: a read-only property (python/src/infer/pyCore.cpp, ICudaEngine::getNbOptimizationProfiles)
+        num_optimization_profiles = property(lambda self: 1)
+
         def _profile(self, name: str) -> list[tuple[int, ...]]:
             if name != self.header.inputs[0].name:
                 raise ValueError(f"fake tensorrt: '{name}' is not an input with a profile")

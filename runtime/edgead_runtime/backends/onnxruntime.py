@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError, ModelFileError
 from ..metadata import METADATA_KEY, ModelMetadata, embedded_metadata
+from ..ort_install import import_onnxruntime
 from .base import Backend, Dim
 from .options import threads_option
 
@@ -45,7 +46,7 @@ class OnnxRuntimeBackend(Backend):
         Providers asked for explicitly must start: onnxruntime would otherwise fall back to the CPU
         with only a log line.
         """
-        import onnxruntime as ort  # here, so importing edgead_runtime never loads an engine
+        ort = import_onnxruntime()  # here, so importing edgead_runtime never loads an engine
 
         providers, intra_op_threads = options.providers, options.intra_op_threads
         path = Path(path)

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import BackendError, EdgeadError
 from ..names import precision as canonical_precision
+from ..ort_install import conflict, import_onnxruntime
 from .onnxruntime import OnnxRuntimeBackend, OrtOptions
 from .options import device_option, option, threads_option
 
@@ -21,8 +22,9 @@ TRT_EP = "TensorrtExecutionProvider"
 CUDA_EP = "CUDAExecutionProvider"
 CPU_EP = "CPUExecutionProvider"
 GPU_HINT = (
-    "install onnxruntime-gpu in place of onnxruntime (x86: `pip uninstall -y onnxruntime && pip install "
-    "onnxruntime-gpu`; Jetson: the onnxruntime-gpu wheel for your JetPack, see docs/tensorrt.md)"
+    "install onnxruntime-gpu in place of onnxruntime (x86: `pip uninstall -y onnxruntime onnxruntime-gpu && "
+    "pip install 'edgead-runtime[gpu]'`, both builds out first as they share files; Jetson: the onnxruntime-gpu "
+    "wheel for your JetPack, see docs/gpu.md)"
 )
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -82,11 +84,11 @@ def tensorrt_providers(
 
 
 def _check_available(requested: list[str]) -> None:
-    import onnxruntime as ort
-
+    ort = import_onnxruntime()
     problem = providers_error(requested, ort.get_available_providers(), ort.__version__)
     if problem:
-        raise BackendError(problem)
+        mixed = conflict()  # the usual cause: the CPU build installed over the GPU one
+        raise BackendError(f"{problem}. Here: {mixed}" if mixed else problem)
 
 
 @dataclass(frozen=True)
