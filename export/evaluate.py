@@ -32,6 +32,10 @@ def evaluate_model(
     device: str = "auto",
 ) -> dict[str, Any]:
     """``device``: where the torch model of ``compare_run`` runs (the exported model runs on ``backend``)."""
+    if compare_run is not None:
+        from edgead.train.device import resolve_device
+
+        resolve_device(device)  # a missing GPU fails now, not after scoring the test split
     dataset = find_dataset(data)
     if not dataset.test:
         raise EdgeadError(f"'{data}' has no labelled test split (test/<type>/); evaluate needs the MVTec layout")

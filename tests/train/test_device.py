@@ -68,6 +68,17 @@ def test_train_with_cuda_on_a_machine_without_one_is_one_line(no_gpu, tmp_path, 
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("command", ["evaluate", "bench"])
+def test_evaluate_and_bench_check_the_device_before_any_work(no_gpu, tmp_path, capsys, command):
+    model = tmp_path / "model.onnx"  # never opened: the device is checked first
+    argv = ["evaluate", str(model), "--data", str(tmp_path), "--compare-torch", str(tmp_path)]
+    if command == "bench":
+        argv = ["bench", str(tmp_path), str(model)]
+    assert main([*argv, "--device", "cuda:1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("edgead: error: --device cuda:1: PyTorch") and "\n" not in err
+
+
 def test_cli_without_a_gpu_exits_1_with_no_traceback(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA GPU")
