@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from . import names
 from .engine_file import EngineInfo, engine_metadata, read_engine, sidecar_path
 from .errors import ModelFileError
 from .files import write_json
@@ -106,8 +107,8 @@ def adopt(
     )
 
     engine_path, onnx_path = Path(engine_path), Path(onnx_path)
-    if precision is not None and precision not in PRECISIONS:
-        raise ModelFileError(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
+    if precision is not None:
+        precision = names.precision(precision, PRECISIONS, "--precision")
     if not engine_path.is_file():
         raise ModelFileError(f"engine file '{engine_path}' does not exist")
     side = sidecar_path(engine_path)

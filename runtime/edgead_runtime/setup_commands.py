@@ -9,6 +9,9 @@ import argparse
 import json
 from pathlib import Path
 
+from . import names
+from .adopt import PRECISIONS  # a light module: the TensorRT imports happen inside adopt()
+
 ENV_EPILOG = """\
 Each engine runs a one-node probe graph on each of its providers/devices; a failure shows what the library
 logged. Exit status 0 when at least one backend runs models here, 1 otherwise. Install choices: docs/gpu.md.
@@ -50,7 +53,10 @@ def add_setup_parsers(commands: argparse._SubParsersAction) -> None:
         "--from", dest="onnx", type=Path, required=True, metavar="MODEL.onnx", help="the graph it was built from"
     )
     p.add_argument(
-        "--precision", choices=("fp32", "fp16", "int8"), help="builder precision flag (default: the graph's)"
+        "--precision",
+        type=names.argtype(names.precision, PRECISIONS, "--precision"),
+        metavar="{fp32,fp16,int8}",
+        help="the builder's precision flag (default: the graph's); f32/f16 spell the same",
     )
     p.add_argument("--device", type=int, default=0, metavar="N", help="CUDA device to load it on (default 0)")
     p.add_argument("--dla-core", type=int, metavar="N", help="the DLA core it was built for (trtexec --useDLACore)")

@@ -59,7 +59,7 @@ def test_adopted_engine_gets_the_sidecar_export_writes_and_runs(monkeypatch, tmp
 def test_builder_precision_is_recorded_as_a_builder_build(monkeypatch, tmp_path, model_path):
     fakes = install(monkeypatch, LINES["10"])
     engine = _trtexec(fakes, tmp_path, model_path, (1, 1, 8))
-    adopt(engine, model_path, precision="fp16")
+    adopt(engine, model_path, precision="f16")  # the runtime CLI's spelling, as --precision takes it
     info = read_engine(engine)[2]
     assert (info.precision, info.precision_mode, info.batch) == ("fp16", "builder", (1, 1, 8))
     assert info.build_args[:4] == ["--precision", "fp16", "--precision-mode", "builder"]
