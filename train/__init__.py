@@ -16,13 +16,16 @@ from typing import Any
 class _CallablePackage(types.ModuleType):
     # A package can be named `train` and be callable: `from edgead import train; train(...)` keeps working after
     # `import edgead.train.fit` (which rebinds `edgead.train` to this package; a function of that name would be lost).
-    def __call__(self, model: str, data: str | Path, out: str | Path | None = None, **settings: Any) -> Path:
-        """Train model ``model`` on ``data`` into ``out`` (default ``runs/<model>-<data folder>``); ``settings``:
-        any ``TrainConfig`` field (``image_size=128``, ``epochs=5``, ...) or model option (``coreset_ratio=0.05``)."""
+    def __call__(
+        self, model: str, data: str | Path, out: str | Path | None = None, device: str = "auto", **settings: Any
+    ) -> Path:
+        """Train model ``model`` on ``data`` into ``out`` (default ``runs/<model>-<data folder>``) on ``device``
+        (``--device``: auto, cpu, cuda, cuda:N); ``settings``: any ``TrainConfig`` field (``image_size=128``,
+        ``epochs=5``, ...) or model option (``coreset_ratio=0.05``)."""
         from .config import TrainConfig
         from .fit import train
 
-        return train(TrainConfig.from_settings(model, data, out, **settings))
+        return train(TrainConfig.from_settings(model, data, out, **settings), device)
 
 
 sys.modules[__name__].__class__ = _CallablePackage
