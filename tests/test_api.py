@@ -46,7 +46,7 @@ def test_api_and_cli_call_the_same_functions_with_the_same_defaults(monkeypatch,
 
     calls: dict[str, list] = {"train": [], "export": [], "evaluate": []}
     real_export, real_evaluate = formats.export, evaluate_module.evaluate_model
-    monkeypatch.setattr(fit, "train", lambda config: calls["train"].append(config))
+    monkeypatch.setattr(fit, "train", lambda config, device="auto": calls["train"].append((config, device)))
     from edgead_runtime.names import engine
 
     def export(*args, **kwargs):  # export() itself maps an alias (trt) to its name; the CLI maps it earlier
@@ -61,8 +61,24 @@ def test_api_and_cli_call_the_same_functions_with_the_same_defaults(monkeypatch,
 
     main(["train", "--model", "dfm", "--data", str(data), "--pool-size", "1"])
     edgead.train("dfm", data, pool_size=1)
-    main(["train", "--model", "stfpm", "--data", str(data), "--out", "r", "--layers", "1", "2", "--fast"])
-    edgead.train("stfpm", str(data), out="r", layers=[1, 2], fast=True)
+    main(
+        [
+            "train",
+            "--model",
+            "stfpm",
+            "--data",
+            str(data),
+            "--out",
+            "r",
+            "--layers",
+            "1",
+            "2",
+            "--fast",
+            "--device",
+            "cpu",
+        ]
+    )
+    edgead.train("stfpm", str(data), out="r", layers=[1, 2], fast=True, device="cpu")
     main(["export", "runs/x", "--format", "onnx"])
     edgead.export("runs/x", "onnx")
     main(["export", "m.onnx", "--format", "trt", "--precision", "fp16", "--max-batch", "4", "-o", "m.engine"])
@@ -74,7 +90,8 @@ def test_api_and_cli_call_the_same_functions_with_the_same_defaults(monkeypatch,
         assert len(made) in (2, 4), (name, made)
         for cli_call, api_call in zip(made[::2], made[1::2], strict=True):
             assert cli_call == api_call, name
-    assert calls["train"][0].options == {"pool_size": 1} and calls["train"][0].out == "runs/dfm-bottle"
+    assert calls["train"][0][0].options == {"pool_size": 1} and calls["train"][0][0].out == "runs/dfm-bottle"
+    assert [device for _, device in calls["train"]] == ["auto", "auto", "cpu", "cpu"]
     assert calls["export"][3]["max_batch"] == 4 and calls["export"][0]["precision"] == "fp32"
 
 
