@@ -14,6 +14,7 @@ import types
 import typing
 from pathlib import Path
 
+from edgead.train.device import add_device_argument  # argparse only: torch loads when a command runs
 from edgead_runtime.cli import dispatch
 
 EXAMPLES = """\
@@ -119,7 +120,7 @@ def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> Non
         help="fraction of good images held out to calibrate (default: %(default)s)",
     )
     p.add_argument("--skip-corrupt", action="store_true", help="skip unreadable images with a warning")
-    _add_device(p, "backbone, fitting (PatchCore's coreset and kNN, DFM's PCA) and training loops")
+    add_device_argument(p, "backbone, fitting (PatchCore's coreset and kNN, DFM's PCA) and training loops")
     schedule = p.add_argument_group(
         "training schedule (stfpm, reverse_distillation, stad)",
         "Epochs on shuffled good images; after each, the loss on the held-out images decides early stopping\n"
@@ -168,16 +169,6 @@ def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> Non
                 metavar=None if "choices" in f.metadata else kind.__name__.upper(),
                 help=_with_default(f.metadata.get("help", ""), f.default),
             )
-
-
-def _add_device(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument(
-        "--device",
-        default="auto",
-        metavar="auto|cpu|cuda[:N]",
-        help=f"where torch runs the {what}: auto = CUDA when PyTorch sees a GPU, else the CPU; "
-        "float32 either way, random draws from the seeded CPU generator (default: %(default)s)",
-    )
 
 
 def _with_default(text: str, default: object) -> str:
@@ -371,7 +362,7 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
         help="also run the torch model of this run on the same frames and report the differences",
     )
     p.add_argument("--json", type=Path, metavar="OUT", help="write the metrics as JSON")
-    _add_device(p, "--compare-torch model")
+    add_device_argument(p, "--compare-torch model")
     p.set_defaults(func=_evaluate)
 
 
@@ -398,7 +389,7 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=10, help="untimed iterations first")
     p.add_argument("--iters", type=int, default=50, help="timed iterations")
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the report as JSON")
-    _add_device(p, "torch eager model (on a GPU each call includes the upload and waits for the result)")
+    add_device_argument(p, "torch eager model (on a GPU each call includes the upload and waits for the result)")
     p.set_defaults(func=_bench)
 
 

@@ -10,15 +10,32 @@ reloads on the CPU like any other run: the exported graph is the same file whate
 
 from __future__ import annotations
 
-import torch
+import argparse
+from typing import TYPE_CHECKING
 
 from edgead_runtime.errors import EdgeadError
+
+if TYPE_CHECKING:  # torch is imported by each function: the CLI imports this module to build its parser
+    import torch
 
 CHOICES = "auto, cpu, cuda, cuda:N"
 
 
+def add_device_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--device`` for a command whose torch work is ``what``."""
+    parser.add_argument(
+        "--device",
+        default="auto",
+        metavar="auto|cpu|cuda[:N]",
+        help=f"where torch runs the {what}: auto = CUDA when PyTorch sees a GPU, else the CPU; "
+        "float32 either way, random draws from the seeded CPU generator (default: %(default)s)",
+    )
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ``cuda[:N]`` must exist. A bad value is a one-line error."""
+    import torch
+
     text = str(name).strip().lower()
     if text == "auto":
         return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
@@ -41,6 +58,8 @@ def resolve_device(name: str) -> torch.device:
 
 def prepare(device: torch.device) -> str:
     """Set the device up for float32 parity with the CPU and describe it (for the training log)."""
+    import torch
+
     if device.type != "cuda":
         return f"cpu ({torch.get_num_threads()} threads)"
     # TF32 (on by default for cuDNN convolutions on Ampere and newer) rounds inputs to 10 mantissa bits:
@@ -53,6 +72,8 @@ def prepare(device: torch.device) -> str:
 
 def module_device(module: torch.nn.Module) -> torch.device:
     """The device a module's parameters (or, without parameters, buffers) live on."""
+    import torch
+
     for tensor in (*module.parameters(), *module.buffers()):
         return tensor.device
     return torch.device("cpu")
@@ -60,5 +81,7 @@ def module_device(module: torch.nn.Module) -> torch.device:
 
 def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work, so a timer measures it (no-op on the CPU)."""
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize(device)
