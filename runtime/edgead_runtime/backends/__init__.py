@@ -26,6 +26,8 @@ BACKENDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ort-cuda": ("edgead_runtime.backends.onnxruntime_gpu:OrtCudaBackend", ()),
     # a model served by Triton Inference Server: triton://HOST:PORT/NAME (docs/scale-out.md); needs tritonclient
     "triton": ("edgead_runtime.backends.triton:TritonBackend", ()),
+    # the C++ runtime (`pip install ./cpp_bindings`, docs/cpp.md) on its own engine: OpenVINO, ONNX Runtime, TensorRT
+    "cpp": ("edgead_runtime.backends.cpp:CppBackend", ()),
 }
 URL_SCHEMES = {"triton": "triton", "triton+grpc": "triton", "triton+http": "triton"}  # MODEL given as a URL
 
