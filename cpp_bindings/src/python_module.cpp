@@ -123,8 +123,8 @@ NB_MODULE(_edgead_cpp, m) {
       .def_ro("raw_score", &edgead::Result::raw_score)
       .def_ro("is_anomalous", &edgead::Result::is_anomalous)
       .def_ro("threshold", &edgead::Result::threshold)
-      .def_prop_ro("anomaly_map", [](const edgead::Result& r) { return to_numpy(r.anomaly_map); })
-      .def_prop_ro("raw_anomaly_map", [](const edgead::Result& r) { return to_numpy(r.raw_anomaly_map); });
+      .def_prop_ro("anomaly_map", [](const edgead::Result& r) { return to_numpy(r.anomaly_map); }, nb::rv_policy::move)
+      .def_prop_ro("raw_anomaly_map", [](const edgead::Result& r) { return to_numpy(r.raw_anomaly_map); }, nb::rv_policy::move);
 
   nb::class_<edgead::Backend>(m, "Backend")
       .def_static(
