@@ -117,6 +117,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", type=Path, metavar="OUT.md", help="write the printed Markdown report to a file")
     p.add_argument("--plots", type=Path, metavar="DIR", help="write PNG plots (needs edgead-runtime[plots])")
     p.add_argument("--no-memory", action="store_true", help="skip the per-target peak-RSS probe (a subprocess each)")
+    p.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="REPORT.json",
+        help="add the targets of saved reports, e.g. a C++ run from `edgead-cpp-bench --json` (docs/cpp.md)",
+    )
     add_backend_args(p)
     p.set_defaults(func=_bench)
 
@@ -291,12 +298,15 @@ def _overlay(item: Item, result: Result) -> np.ndarray:
 
 def _bench(args: argparse.Namespace) -> int:
     from .bench import bench, format_report, parse_targets, write_plots
+    from .bench.merge import load_report, merge_reports
 
+    merged = [(path, load_report(path)) for path in args.merge or []]  # a bad file fails before the timing
     options = backend_options(args)
     targets = parse_targets(args.models, args.compare, args.backend, options.pop("precision", None))
     report = bench(
         targets, args.batch, args.warmup, args.iters, args.source, args.accuracy, not args.no_memory, 10, options
     )
+    report = merge_reports(report, merged)
     text = format_report(report)
     print(text)
     for path, content in ((args.json, json.dumps(report, indent=2) + "\n"), (args.markdown, text)):

@@ -16,7 +16,7 @@ import pytest
 from edgead_runtime.backends import open_backend
 from edgead_runtime.datasets import find_test_split
 from edgead_runtime.detector import Detector
-from edgead_runtime.errors import BackendError, FrameMismatchError, ModelFileError
+from edgead_runtime.errors import BackendError, EdgeadError, FrameMismatchError, ModelFileError
 from edgead_runtime.metrics import auroc
 from edgead_runtime.opencv import cv2
 from edgead_runtime.preprocess import prepare_frame, read_image
@@ -158,3 +158,31 @@ def test_parity_with_python_runtime_on_bottle(model: str, trained, bottle: Path)
     assert score_diff < 1e-4 and map_diff < 1e-3, (score_diff, map_diff)
     y = np.array(labels)
     assert round(auroc(y, np.array(py_scores)), 4) == round(auroc(y, np.array(cpp_scores)), 4)
+
+
+def test_cpp_bench_report_merges_into_python_bench(model_path: Path, tmp_path: Path) -> None:
+    """edgead-cpp-bench writes edgead-bench/2; `edgead-runtime bench --merge` renders it beside a Python run."""
+    import shutil
+    import subprocess
+
+    from edgead_runtime.bench import bench, format_report, parse_targets
+    from edgead_runtime.bench_merge import load_report, merge_reports
+
+    exe = os.environ.get("EDGEAD_CPP_BENCH") or shutil.which("edgead-cpp-bench")
+    if not exe:
+        pytest.skip("edgead-cpp-bench not built: set EDGEAD_CPP_BENCH (docs/cpp.md)")
+    out = tmp_path / "cpp.json"
+    cmd = [exe, str(model_path), "--batch", "1", "2", "--warmup", "1", "--iters", "5", "--json", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    report = bench(parse_targets([model_path], backend="openvino"), (1, 2), 1, 5, memory=False)
+    merged = merge_reports(report, [(out, load_report(out))])
+    cpp = merged["targets"][-1]
+    assert cpp["backend"] == "cpp-openvino" and cpp["reference"] == report["targets"][0]["label"]
+    assert [g["batch"] for g in cpp["batches"]] == [1, 2] and len(cpp["batches"][0]["samples_ms"]) == 5
+    assert cpp["batches"][0]["ratio_to_reference"] == pytest.approx(
+        cpp["batches"][0]["p50_ms"] / report["targets"][0]["batches"][0]["p50_ms"]
+    )
+    assert "cpp-openvino [cpp.json]" in format_report(merged)
+    (tmp_path / "old.json").write_text('{"schema": "edgead-bench/1"}')
+    with pytest.raises(EdgeadError, match="'edgead-bench/1', not 'edgead-bench/2'"):
+        load_report(tmp_path / "old.json")

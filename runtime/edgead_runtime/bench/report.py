@@ -39,7 +39,7 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {t['label']} | {_precision(t)} | {g['batch']} | {g['p50_ms']:.2f} | {g['p90_ms']:.2f} | "
                 f"{g['p99_ms']:.2f} | {g['mean_ms']:.2f} ± {g['std_ms']:.2f} | {g['fps']:.1f} | "
-                f"{g['ratio_to_reference']:.2f}x |"
+                f"{_num(g['ratio_to_reference'])}x |"
             )
     lines += [
         "",
