@@ -68,6 +68,11 @@ std::vector<int> parse_version(const std::string& text) {
   return parts;
 }
 
+std::string trt_version_string(int v) {
+  const int major = v >= 100000 ? v / 10000 : v / 1000, minor = v >= 100000 ? v / 100 % 100 : v / 100 % 10;
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(v % 100);
+}
+
 std::string io_api(const std::string& tensorrt_version) {
   return parse_version(tensorrt_version)[0] < 10 ? "binding" : "tensor";
 }

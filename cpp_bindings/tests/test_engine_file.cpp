@@ -28,6 +28,9 @@ int main() {
   CHECK_THROWS(edgead::parse_version("x1"), std::invalid_argument, "not a version number");
   CHECK(edgead::io_api("8.6.1") == "binding" && edgead::io_api("8.5.2.2") == "binding");
   CHECK(edgead::io_api("10.3.0") == "tensor" && edgead::io_api("11.0") == "tensor");
+  CHECK(edgead::trt_version_string(8502) == "8.5.2" && edgead::trt_version_string(8601) == "8.6.1");
+  CHECK(edgead::trt_version_string(9200) == "9.2.0" && edgead::trt_version_string(100300) == "10.3.0");
+  CHECK(edgead::trt_version_string(110100) == "11.1.0" && edgead::trt_version_string(101303) == "10.13.3");
   // FIPS 180-2 test vector
   CHECK(edgead::sha256_hex("abc", 3) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   CHECK(edgead::sidecar_path("a/m.engine") == "a/m.engine.json");

@@ -36,6 +36,9 @@ struct EngineFile {
 std::string sidecar_path(const std::string& engine);
 /// "8.5.2.2" -> {8, 5, 2, 2}; "10.0.0b6" keeps its leading digits; std::invalid_argument without any.
 std::vector<int> parse_version(const std::string& text);
+/// getInferLibVersion() as "major.minor.patch": 8.x/9.x encode major*1000 + minor*100 + patch, 10 and later
+/// (major*100 + minor)*100 + patch (NvInferRuntimeBase.h of each release).
+std::string trt_version_string(int version);
 /// "binding" for TensorRT 8.x (execute_async_v2 / enqueueV2), "tensor" for 10 and later (enqueueV3).
 std::string io_api(const std::string& tensorrt_version);
 /// The engine's "tensorrt" section; ModelFileError naming ``source`` when malformed.
