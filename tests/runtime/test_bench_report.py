@@ -35,7 +35,7 @@ TARGET_KEYS = {
 }  # fmt: skip
 MACHINE_KEYS = {
     "cpu", "cores", "threads", "cpus_available", "platform", "python", "numpy", "opencv", "onnxruntime",
-    "openvino", "tensorrt", "edgead_runtime", "gpus", "jetson",
+    "openvino", "tensorrt", "edgead_cpp", "edgead_runtime", "gpus", "jetson",
 }  # fmt: skip
 
 

@@ -29,15 +29,6 @@ else:
     edgead_cpp = pytest.importorskip("edgead_cpp", reason="C++ bindings not installed: pip install ./cpp_bindings")
 
 
-@pytest.fixture(scope="module")
-def bottle_images(bottle: Path) -> list[Path]:
-    """Three good and three broken bottles (the shared data, found through the `bottle` fixture's EDGEAD_DATA)."""
-    return (
-        sorted((bottle / "test" / "good").glob("*.png"))[:3]
-        + sorted((bottle / "test" / "broken_large").glob("*.png"))[:3]
-    )
-
-
 def _variants(image: np.ndarray) -> dict[str, np.ndarray]:
     """The layouts a camera or file gives, made from one real image."""
     rng = np.random.default_rng(0)
@@ -166,7 +157,7 @@ def test_cpp_bench_report_merges_into_python_bench(model_path: Path, tmp_path: P
     import subprocess
 
     from edgead_runtime.bench import bench, format_report, parse_targets
-    from edgead_runtime.bench_merge import load_report, merge_reports
+    from edgead_runtime.bench.merge import load_report, merge_reports
 
     exe = os.environ.get("EDGEAD_CPP_BENCH") or shutil.which("edgead-cpp-bench")
     if not exe:

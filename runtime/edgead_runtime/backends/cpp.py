@@ -1,23 +1,38 @@
 """The C++ runtime (``pip install ./cpp_bindings``) as a backend: every runtime command can run through it.
 
 ``edgead-runtime predict model.onnx --backend cpp`` opens the model with the C++ library's own backend
-(OpenVINO here; ONNX Runtime or TensorRT where the library was built with them) and runs each batch there.
-The C++ errors come back as this package's error types, so the CLI prints them as one line.
+(OpenVINO here; ONNX Runtime or TensorRT where the library was built with them, ``--cpp-engine``) and runs each
+batch there. C++ errors come back as this package's error types, so the CLI prints them as one line.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError, FrameMismatchError, MissingDependencyError, ModelFileError
 from ..metadata import ModelMetadata
 from .base import Backend
+from .options import device_option, option, threads_option
+
+if TYPE_CHECKING:
+    import numpy as np
 
 INSTALL_HINT = "pip install ./cpp_bindings (from the edgead repository; see docs/cpp.md)"
+
+
+@dataclass(frozen=True)
+class CppOptions:
+    engine: str = option(
+        "auto", flag="--cpp-engine", metavar="E", help="the C++ library's engine: auto, openvino, onnxruntime, tensorrt"
+    )
+    precision: str | None = option(
+        None, flag="--precision", metavar="P", help="OpenVINO engine: f32 (default), bf16, f16"
+    )
+    intra_op_threads: int | None = threads_option()
+    device_id: int = device_option()
 
 
 def import_edgead_cpp() -> Any:
@@ -39,6 +54,8 @@ def _translate(cpp: Any, exc: Exception) -> Exception:
 
 class CppBackend(Backend):
     name = "cpp"
+    library = "edgead_cpp"
+    Options = CppOptions
 
     def __init__(self, native: Any, cpp: Any, path: Path) -> None:
         meta = native.metadata
@@ -59,13 +76,17 @@ class CppBackend(Backend):
         self.native, self.cpp = native, cpp
 
     @classmethod
-    def open(
-        cls, path: str | Path, engine: str = "auto", precision: str | None = None, intra_op_threads: int | None = None
-    ) -> CppBackend:
-        """Open ``path`` with the C++ library's ``engine`` (auto, openvino, onnxruntime, tensorrt)."""
+    def _open(cls, path: str | Path, options: CppOptions) -> CppBackend:
+        """Open ``path`` with the C++ library's ``options.engine`` and its precision, threads and CUDA device."""
         cpp = import_edgead_cpp()
         try:
-            native = cpp.Backend.open(str(path), engine, precision or "", int(intra_op_threads or 0))
+            native = cpp.Backend.open(
+                str(path),
+                options.engine,
+                options.precision or "",
+                int(options.intra_op_threads or 0),
+                options.device_id,
+            )
         except cpp.Error as exc:
             raise _translate(cpp, exc) from exc
         return cls(native, cpp, Path(path))
