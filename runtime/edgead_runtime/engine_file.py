@@ -192,7 +192,8 @@ def deserialize_failure(
 ) -> str:
     """The message for ``deserialize_cuda_engine`` returning None, with what TensorRT logged."""
     logged = "; ".join(line.strip() for line in log if line.strip()) or "nothing logged"
+    hint = rebuild_hint(engine, info)  # not str.capitalize(): it would lower-case the command's paths
     return (
         f"TensorRT {tensorrt_version} on {device} could not load '{engine}' (built with TensorRT "
-        f"{info.tensorrt_version} on {info.device}); TensorRT said: {logged}. {rebuild_hint(engine, info).capitalize()}"
+        f"{info.tensorrt_version} on {info.device}); TensorRT said: {logged}. {hint[:1].upper()}{hint[1:]}"
     )

@@ -146,8 +146,10 @@ def test_same_architecture_other_gpu_model_is_a_warning_not_an_error(tmp_path: P
 
 def test_deserialize_failure_quotes_what_tensorrt_logged(tmp_path: Path) -> None:
     log = ["1: [stdArchiveReader.cpp::StdArchiveReader::40] Error Code 1: Serialization (Version tag does not match)"]
-    text = deserialize_failure(tmp_path / "model.engine", INFO, "8.6.1.6", "Orin", log)
+    engine = tmp_path / "Line-A" / "Model.engine"  # the command keeps the path's case
+    text = deserialize_failure(engine, INFO, "8.6.1.6", "Orin", log)
     assert "Version tag does not match" in text and "Rebuild it on this machine" in text
+    assert rebuild_command(engine, INFO) in text
 
 
 def test_rebuild_command_quotes_paths_with_spaces(tmp_path: Path) -> None:
