@@ -24,8 +24,10 @@ int depth_of(const nb::dlpack::dtype& t) {
       {nb::dtype<double>(), CV_64F}};
   for (const auto& [dtype, depth] : table)
     if (dtype == t) return depth;
-  throw edgead::FrameMismatchError("frame dtype (code " + std::to_string(t.code) + ", " + std::to_string(t.bits) +
-                                   " bits) is not supported; give uint8 or uint16 pixels");
+  const char* kinds[] = {"int", "uint", "float", "bfloat", "complex", "?", "bool"};
+  const std::string kind = t.code < 7 ? kinds[t.code] : "?";
+  throw edgead::FrameMismatchError("frame dtype " + (kind == "bool" ? kind : kind + std::to_string(t.bits)) +
+                                   " is not supported; give uint8 or uint16 pixels");
 }
 
 // A view of the numpy frame's memory (no copy): (H, W) or (H, W, C).

@@ -70,6 +70,7 @@ int main() {
   CHECK(edgead::device_warning(engine, file.info, "Orin NX").find("its kernels were chosen") != std::string::npos);
   const auto failure = edgead::deserialize_failure(engine, file.info, "8.6.2", "Orin", {" bad magic \n", ""});
   CHECK(failure.find("TensorRT said: bad magic. Rebuild it on this machine") != std::string::npos);
+  CHECK(failure.find(command) != std::string::npos);  // the command keeps its case (no capitalize())
   CHECK(edgead::deserialize_failure(engine, file.info, "8.6.2", "Orin", {}).find("nothing logged") != std::string::npos);
   fs::remove_all(dir);
   return finish("test_engine_file");

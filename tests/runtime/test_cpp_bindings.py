@@ -70,6 +70,12 @@ def test_read_image_and_refused_frames(bottle_images: list[Path], tmp_path: Path
         edgead_cpp.prepare_frame(np.zeros((4, 4), np.float32), (2, 2))
     with pytest.raises(edgead_cpp.FrameMismatchError, match="expected 1, 3 or 4 channels"):
         edgead_cpp.prepare_frame(np.zeros((4, 4, 2), np.uint8), (2, 2))
+    with pytest.raises(edgead_cpp.FrameMismatchError, match="frame dtype bool is not supported"):
+        edgead_cpp.prepare_frame(np.zeros((4, 4), bool), (2, 2))
+    with pytest.raises(edgead_cpp.FrameMismatchError, match=r"4 dimensions; expected \(H, W\)"):
+        edgead_cpp.prepare_frame(np.zeros((1, 4, 4, 3), np.uint8), (2, 2))
+    with pytest.raises(edgead_cpp.FrameMismatchError, match="frame is empty"):
+        edgead_cpp.prepare_frame(np.zeros((0, 0, 3), np.uint8), (2, 2))
 
 
 def test_backend_matches_the_graph_formula(model_path: Path) -> None:
@@ -82,6 +88,27 @@ def test_backend_matches_the_graph_formula(model_path: Path) -> None:
         np.testing.assert_allclose(out[name], want, atol=1e-5, err_msg=name)
     with pytest.raises(edgead_cpp.FrameMismatchError, match=r"got shape \[1, 4, 4, 3\]; use prepare_frame"):
         backend.run(np.zeros((1, 4, 4, 3), np.uint8))
+
+
+def test_openvino_ir_by_suffix_and_its_errors(model_path: Path, tmp_path: Path) -> None:
+    """An IR as `edgead export --format openvino` writes it opens by its suffix; the same errors as Python's."""
+    from .test_openvino import save_ir
+
+    with open_backend(model_path) as backend:
+        ir = save_ir(model_path, tmp_path / "fixture.xml", backend.metadata.to_json())
+    native = edgead_cpp.Backend.open(str(ir))  # auto: .xml -> openvino
+    assert native.name == "openvino" and native.metadata.height == HEIGHT
+    batch = np.random.default_rng(2).integers(0, 256, (2, HEIGHT, WIDTH, 3), dtype=np.uint8)
+    np.testing.assert_allclose(native.run(batch)["anomaly_map"], reference(batch)["anomaly_map"], atol=1e-5)
+    bare = save_ir(model_path, tmp_path / "bare.xml", None)
+    with pytest.raises(
+        edgead_cpp.ModelFileError, match=r"no edgead metadata \(rt_info key 'edgead'\).*format openvino"
+    ):
+        edgead_cpp.Backend.open(str(bare))
+    lonely = tmp_path / "lonely.xml"
+    lonely.write_text(ir.read_text())
+    with pytest.raises(edgead_cpp.ModelFileError, match=r"cannot load .*lonely.xml.*'lonely.bin' beside it"):
+        edgead_cpp.Backend.open(str(lonely))
 
 
 def test_model_errors(model_path: Path, bare_model_path: Path, backbone_model_path: Path, tmp_path: Path) -> None:
