@@ -2,7 +2,7 @@
 // runtime/edgead_runtime/backends/tensorrt.py (same checks, same messages, same rebuild hint).
 //
 // One class for every TensorRT in the field; the I/O calls differ by release and are chosen at compile time,
-// checked against NVIDIA/TensorRT's published headers (include/NvInferRuntime.h at tags 8.5.2 and v8.6.1,
+// compiled (-c, not linked) against NVIDIA/TensorRT's published headers (include/ at tags 8.5.2 and v8.6.1,
 // branch release/10.3 and main = 11.1):
 //   8.5 / 8.6 (binding API):  getNbBindings, getBindingName, bindingIsInput, getBindingDataType,
 //     getProfileDimensions(index, 0, selector), IExecutionContext::setBindingDimensions / getBindingDimensions,
