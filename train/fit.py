@@ -24,7 +24,7 @@ from .device import module_device, prepare, resolve_device, synchronize
 from .gradient_loop import Schedule, batches, fit_by_gradient, is_gradient_model
 from .graph import DetectorGraph, build_graph
 from .metrics import evaluate, format_metrics_table
-from .models import get_model_class
+from .models import get_model_class, make_options
 from .run_dir import METRICS, TRAINING, save_run
 
 PARITY_FRAME_COUNT = 8
@@ -48,6 +48,7 @@ def train(config: TrainConfig, device: str = "auto") -> Path:
     ``edgead train`` and ``edgead.train`` call this (through ``TrainConfig.from_settings``)."""
     target = resolve_device(device)  # a missing GPU fails now, before the images load
     model_cls = get_model_class(config.model)  # the one lookup of the run; passed on from here
+    make_options(model_cls, config.options)  # an option of another model fails now, before the images load
     if config.batch_size < 1:
         raise EdgeadError(f"--batch-size {config.batch_size}: pass --batch-size 1 or more")
     schedule = None

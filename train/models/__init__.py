@@ -68,9 +68,9 @@ def make_options(model_cls: type[nn.Module], values: dict[str, Any]) -> Any:
     known = {f.name for f in dataclasses.fields(options_cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        flags = ", ".join(f"{k} (--{k.replace('_', '-')})" for k in unknown)
-        own = ", ".join(sorted(known)) or "none"
-        raise EdgeadError(f"model '{model_cls.model_name}' has no option {flags}; its options are {own}")
+        flags = ", ".join(f"--{k.replace('_', '-')}" for k in unknown)
+        own = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(known)) or "none"
+        raise EdgeadError(f"{flags} does not apply to model '{model_cls.model_name}'; its options are {own}")
     return options_cls(**values)
 
 
