@@ -16,15 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgead_runtime.engine_file import parse_version
 from edgead_runtime.errors import EdgeadError
 
 PRECISIONS = ("fp32", "fp16", "int8")
 PRECISION_MODES = ("graph", "builder")
 DEFAULT_BATCH = (1, 1, 8)  # min, opt, max: opt 1 for camera streams, up to 8 for bench/evaluate
-CALIBRATION_LIMIT = 256  # good images used for int8 (Q/DQ scales or the entropy calibrator)
 
 
 class TrtBuildError(EdgeadError):
@@ -43,7 +40,8 @@ class BuildOptions:
     workspace_gb: float | None = None
     timing_cache: Path | None = None
     dla_core: int | None = None
-    calibration_data: Path | None = None
+    calibration_data: Path | None = None  # good images, or a run directory (the images it was fitted on)
+    calibration_images: int | None = None  # how many of them (None: edgead_runtime.datasets.CALIBRATION_IMAGES)
 
     def build_args(self) -> list[str]:
         """The flags that repeat this build (recorded in the sidecar for the rebuild command)."""
@@ -58,6 +56,7 @@ class BuildOptions:
             ("--timing-cache", self.timing_cache),
             ("--dla-core", self.dla_core),
             ("--calibration-data", self.calibration_data),
+            ("--calibration-images", self.calibration_images),
         ):
             if value is not None:
                 args += [flag, str(value)]
@@ -266,12 +265,14 @@ def plan_build(
         messages += [*dla_messages, f"DLA core {dla} with GPU fallback for layers DLA cannot run"]
 
     needs_images = calibrator or (variant == "int8" and source_precision != "int8")
-    if options.calibration_data is not None and not needs_images:
-        raise TrtBuildError(
-            f"--calibration-data is not used by this build: only int8 from an fp32 graph calibrates (the Q/DQ "
-            f"variant's scales, or the builder's calibrator); {source} is {source_precision} and --precision is "
-            f"{precision}. Drop --calibration-data"
-        )
+    for flag, value in (("--calibration-data", options.calibration_data), ("--calibration-images",
+                        options.calibration_images)):  # fmt: skip
+        if value is not None and not needs_images:
+            raise TrtBuildError(
+                f"{flag} is not used by this build: only int8 from an fp32 graph calibrates (the Q/DQ "
+                f"variant's scales, or the builder's calibrator); {source} is {source_precision} and --precision is "
+                f"{precision}. Drop {flag}"
+            )
     batch, batch_messages = resolve_batch(options)
     messages += batch_messages
     height, width = input_size
@@ -403,25 +404,3 @@ def read_onnx(path: Path) -> tuple[dict[str, Any], str, list[str]]:
     metadata = json.loads(text)
     precision = graph_precision(metadata, {n.op_type for n in model.graph.node}, Path(path))
     return metadata, precision, [n.name for n in model.graph.node]
-
-
-def calibration_frames(folder: Path, size: tuple[int, int], limit: int = CALIBRATION_LIMIT) -> np.ndarray:
-    """Good images as the runtime feeds them (``prepare_frame``), for int8 scales: uint8 [N, h, w, 3].
-
-    ``folder`` is an MVTec-layout category (its ``train/good`` is used) or a folder of good images.
-    """
-    from tqdm import tqdm
-
-    from edgead_runtime.preprocess import list_images, load_frame
-
-    folder = Path(folder)
-    if (folder / "train" / "good").is_dir():
-        folder = folder / "train" / "good"
-    if not folder.is_dir():
-        raise TrtBuildError(f"calibration folder '{folder}' does not exist; pass --calibration-data DIR of good images")
-    paths = list_images(folder)
-    if not paths:
-        raise TrtBuildError(f"'{folder}' has no images; int8 needs good images: --calibration-data DIR")
-    step = max(1, len(paths) // limit)
-    picked = paths[::step][:limit]
-    return np.stack([load_frame(p, size) for p in tqdm(picked, desc="calibration images", unit="img")])

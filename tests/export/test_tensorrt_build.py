@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import onnx
 import pytest
 
@@ -23,7 +22,6 @@ from edgead.export.tensorrt_plan import (
     LayerTypes,
     ParserError,
     TrtBuildError,
-    calibration_frames,
     dla_decision,
     format_parser_errors,
     fp32_pins,
@@ -33,7 +31,6 @@ from edgead.export.tensorrt_plan import (
     version_rules,
 )
 from edgead_runtime.errors import EdgeadError, ModelFileError
-from edgead_runtime.preprocess import load_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
 from graphs import HEIGHT, WIDTH, full_model, metadata  # noqa: E402 - the runtime tests' real fixture graphs
@@ -339,21 +336,6 @@ def test_read_onnx_returns_the_metadata_json_unchanged(onnx_path, tmp_path):
         read_onnx(broken)
 
 
-def test_calibration_frames_are_good_training_images_through_prepare_frame(bottle):
-    frames = calibration_frames(bottle, SIZE, limit=4)
-    assert frames.dtype == np.uint8 and frames.shape == (4, HEIGHT, WIDTH, 3)
-    paths = sorted((bottle / "train" / "good").glob("*.png"))
-    step = max(1, len(paths) // 4)
-    np.testing.assert_array_equal(frames[1], load_frame(paths[step], SIZE))
-
-
-def test_calibration_frames_without_images_is_a_clear_error(tmp_path):
-    with pytest.raises(TrtBuildError, match="does not exist"):
-        calibration_frames(tmp_path / "missing", SIZE)
-    with pytest.raises(TrtBuildError, match="has no images"):
-        calibration_frames(tmp_path, SIZE)
-
-
 # ---------------------------------------------------------------- CLI and the format table
 
 
@@ -370,6 +352,7 @@ def test_build_args_parse_back_into_the_same_options(tmp_path):
         timing_cache=tmp_path / "cache.bin",
         dla_core=None,
         calibration_data=tmp_path / "good",
+        calibration_images=32,
     )
     args = build_parser(model_options=False).parse_args(["export", "m.onnx", "--format", "trt", *options.build_args()])
     parsed = BuildOptions(
@@ -382,6 +365,7 @@ def test_build_args_parse_back_into_the_same_options(tmp_path):
         args.timing_cache,
         args.dla_core,
         args.calibration_data,
+        args.calibration_images,
     )
     assert parsed == options
 

@@ -24,10 +24,12 @@ import pytest
 from onnx import TensorProto, helper
 
 from edgead.export.formats import export
-from edgead.export.precision import VARIANT_ATOL, quantize_int8
+from edgead.export.parity import VARIANT_ATOL
+from edgead.export.precision import quantize_int8
 from edgead.export.tensorrt_build import write_engine_file
-from edgead.export.tensorrt_plan import TrtBuildError, calibration_frames, read_onnx, version_rules
+from edgead.export.tensorrt_plan import TrtBuildError, read_onnx, version_rules
 from edgead_runtime.backends import open_backend
+from edgead_runtime.datasets import calibration_frames, good_images
 from edgead_runtime.engine_file import read_engine, sidecar_path
 from edgead_runtime.errors import EdgeadError
 
@@ -112,7 +114,7 @@ def test_fp32_engine_builds_runs_every_batch_and_reuses_the_timing_cache(trt_env
     _, meta, info = read_engine(engine)
     assert info.tensorrt_version == trt_env and info.batch == (1, 1, 4) and info.device
     assert meta.to_dict() == metadata().to_dict()
-    frames = calibration_frames(bottle, SIZE, limit=4)
+    frames = calibration_frames(good_images(bottle), SIZE, 4)
     with open_backend(engine) as backend:
         for n in (1, 3, 4):
             got, ref = backend.run(frames[:n]), _ort(fixture_onnx, frames[:n])
@@ -139,7 +141,7 @@ def test_int8_entropy_calibration_builds_an_engine_close_to_fp32(trt_env, fixtur
         fixture_onnx, engine, "int8", precision_mode="builder", calibration_data=bottle, max_batch=4
     )
     assert any("calibration images" in line for line in written.checks)
-    frames = calibration_frames(bottle, SIZE, limit=4)
+    frames = calibration_frames(good_images(bottle), SIZE, 4)
     got, ref = _engine_outputs(engine, frames), _ort(fixture_onnx, frames)
     np.testing.assert_allclose(got["raw_score"], ref["raw_score"], atol=0.05)
 
@@ -350,10 +352,11 @@ def test_export_doctors_the_parsed_graph_once_before_the_build(monkeypatch, fixt
     assert "doctor:" not in capsys.readouterr().out
 
 
-def test_int8_from_a_run_dir_records_its_calibration_folder_and_the_rebuild_command_works(
+def test_int8_from_a_run_dir_records_the_run_as_calibration_data_and_the_rebuild_command_works(
     monkeypatch, trained, tmp_path, capsys
 ):
-    """The run's own data calibrate; the sidecar's rebuild command names that folder and rebuilds as printed."""
+    """The run's own fit images calibrate (as for its int8 .onnx); the sidecar's rebuild command names the run
+    directory, so the rebuild calibrates on the same images, and rebuilds as printed."""
     from edgead.cli import main
 
     install(monkeypatch, LINES["10"])
@@ -366,7 +369,7 @@ def test_int8_from_a_run_dir_records_its_calibration_folder_and_the_rebuild_comm
     for version in ("8.5", "10.x", "11.x"):  # the fp32 graph export wrote is doctored like any export
         assert f"doctor: patchcore.onnx for TensorRT {version}" in out
     info = read_engine(engine)[2]
-    assert info.build_args[-2:] == ["--calibration-data", str(Path(run.data).resolve())]
+    assert info.build_args[-2:] == ["--calibration-data", str(run.run)]
     command = next(line for line in written.checks if line.startswith("rebuild")).split(": ", 1)[1]
     argv = shlex.split(command)
     assert argv[:2] == ["edgead", "export"] and Path(argv[2]).resolve() == fp32.resolve()
