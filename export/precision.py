@@ -43,10 +43,23 @@ PRECISIONS = ("fp32", "fp16", "int8")
 BACKBONE_SCOPES = ("model.backbone", "backbone")  # full graph, `--part backbone` graph
 SCOPE_KEY = "pkg.torch.onnx.name_scopes"
 CALIBRATION_BATCH = 8
-# int8 quantizes these op types, backbone nodes only. Conv carries the FLOPs; quantizing its ReLU6
-# (Clip) and the residual Adds too keeps the backbone int8 from end to end, so ONNX Runtime and
-# TensorRT fuse Q/DQ pairs instead of converting back to float between every pair of convolutions.
-INT8_OP_TYPES = ("Conv", "Clip", "Add")
+# int8 quantizes these op types, backbone nodes only: the inputs and weights of every Conv (nearly all FLOPs) and
+# both inputs of the residual Adds. Not the ReLU6 (Clip) after a Conv: TensorRT fuses Conv + activation, and the
+# next Conv's input Q/DQ quantizes what the Clip produces (TensorRT-Model-Optimizer quantizes a Conv + activation
+# partition at its head the same way: _find_nodes_to_quantize in modelopt/onnx/quantization/int8.py).
+INT8_OP_TYPES = ("Conv", "Add")
+# Q/DQ placement TensorRT can parse, as NVIDIA's TensorRT-Model-Optimizer sets it for quantize_static
+# (modelopt/onnx/quantization/ort_utils.py, configure_ort): QuantizeBias False, since onnxruntime's default turns every
+# Conv bias into an INT32 initializer feeding DequantizeLinear, which TensorRT's parser rejects on every line ("only
+# activation types allowed as input to this layer": onnx/onnx-tensorrt#850, microsoft/onnxruntime#14229, #17738);
+# no Q/DQ on the quantized ops' outputs (OpTypesToExcludeOutputQuantization), so Q/DQ sit on inputs and weights and
+# TensorRT fuses Conv + activation; symmetric int8 (zero point 0, what TensorRT takes).
+INT8_EXTRA_OPTIONS = {
+    "ActivationSymmetric": True,
+    "WeightSymmetric": True,
+    "QuantizeBias": False,
+    "OpTypesToExcludeOutputQuantization": list(INT8_OP_TYPES),
+}
 
 
 def backbone_nodes(model: onnx.ModelProto) -> set[str]:
@@ -170,7 +183,8 @@ def quantize_int8(onnx_in: Path, onnx_out: Path, calibration_frames: np.ndarray)
 
     Static quantization, symmetric int8 activations and per-channel int8 weights (what TensorRT's
     explicit quantization accepts; ONNX Runtime's CPU path runs the same file). Only the backbone's
-    Conv/Clip/Add nodes get Q/DQ pairs; the kNN, PCA and scoring nodes stay fp32.
+    Conv and residual Add inputs get Q/DQ pairs (no Q/DQ on biases or outputs: ``INT8_EXTRA_OPTIONS``); the kNN,
+    PCA and scoring nodes stay fp32.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -193,7 +207,7 @@ def quantize_int8(onnx_in: Path, onnx_out: Path, calibration_frames: np.ndarray)
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+            extra_options=INT8_EXTRA_OPTIONS,
         )
         result = onnx.load(str(quantized))
     del result.metadata_props[:]

@@ -43,11 +43,11 @@ from .parity import max_differences
 from .tensorrt_plan import (
     BuildOptions,
     BuildPlan,
-    LayerTypes,
     ParserError,
     TrtBuildError,
     dla_decision,
     format_parser_errors,
+    fp32_nodes,
     fp32_pins,
     plan_build,
     read_onnx,
@@ -191,12 +191,8 @@ def build(trt: Any, plan: BuildPlan, onnx_path: Path, node_names: Sequence[str],
     config.add_optimization_profile(profile)
 
     if plan.pin_fp32_layers:
-        layers = []
-        for i in range(network.num_layers):
-            layer = network.get_layer(i)
-            outs = tuple(layer.get_output(j).dtype.name for j in range(layer.num_outputs))
-            layers.append(LayerTypes(layer.name, layer.type.name, outs))
-        pins = set(fp32_pins(layers))
+        names = [network.get_layer(i).name for i in range(network.num_layers)]
+        pins = set(fp32_pins(names, set(node_names), fp32_nodes(onnx_path)))
         for i in range(network.num_layers):
             layer = network.get_layer(i)
             if layer.name in pins:
@@ -226,13 +222,7 @@ def build(trt: Any, plan: BuildPlan, onnx_path: Path, node_names: Sequence[str],
         config.DLA_core = dla_core
 
     if plan.timing_cache is not None:
-        data = plan.timing_cache.read_bytes() if plan.timing_cache.is_file() else b""
-        cache = config.create_timing_cache(data)
-        if not config.set_timing_cache(cache, False):
-            messages.append(f"timing cache '{plan.timing_cache}' is from another TensorRT/GPU: started a new one")
-            config.set_timing_cache(config.create_timing_cache(b""), False)
-        elif data:
-            messages.append(f"reused timing cache '{plan.timing_cache}' ({len(data):,} bytes)")
+        messages += _attach_timing_cache(config, plan.timing_cache)
 
     monitor = _progress_monitor(trt)
     if monitor is not None:
@@ -251,6 +241,23 @@ def build(trt: Any, plan: BuildPlan, onnx_path: Path, node_names: Sequence[str],
         write_bytes(plan.timing_cache, memoryview(config.get_timing_cache().serialize()))
         messages.append(f"wrote timing cache '{plan.timing_cache}'")
     return Built(bytes(memoryview(serialized)), device, capability, dla_core, messages)
+
+
+def _attach_timing_cache(config: Any, path: Path) -> list[str]:
+    """Load ``path`` into the builder config; a cache TensorRT cannot use is replaced by a new one, never fatal.
+
+    ``create_timing_cache`` returns None for bytes it cannot deserialize (a truncated file, another release's
+    format); ``set_timing_cache(cache, ignore_mismatch=False)`` returns False for another TensorRT/GPU's cache.
+    Polygraphy's ``CreateConfig`` (tools/Polygraphy/polygraphy/backend/trt/config.py) falls back to
+    ``create_timing_cache(b"")`` in the same cases.
+    """
+    data = path.read_bytes() if path.is_file() else b""
+    cache = config.create_timing_cache(data)
+    if cache is not None and config.set_timing_cache(cache, False):
+        return [f"reused timing cache '{path}' ({len(data):,} bytes)"] if data else []
+    why = "unreadable (truncated, or another TensorRT's format)" if cache is None else "from another TensorRT/GPU"
+    config.set_timing_cache(config.create_timing_cache(b""), False)
+    return [f"timing cache '{path}' is {why}: started a new one"]
 
 
 # ---------------------------------------------------------------- the format table's writer

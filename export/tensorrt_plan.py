@@ -306,26 +306,42 @@ def plan_build(
 # ---------------------------------------------------------------- pure helpers for the build step
 
 
-@dataclass(frozen=True)
-class LayerTypes:
-    """A parsed network layer, by the names of its tensor types (trt.DataType names: FLOAT, HALF, ...)."""
+def fp32_nodes(path: Path) -> set[str]:
+    """The ONNX nodes of ``path`` whose outputs are all FLOAT in the graph's own value types (ONNX shape inference,
+    weights not loaded), constants and shapes aside: the fp32 parts of an fp16-typed graph (kNN, map, scores)."""
+    import onnx
 
-    name: str
-    kind: str  # trt.LayerType name
-    outputs: tuple[str, ...]
+    model = onnx.load(str(path), load_external_data=False)
+    graph = onnx.shape_inference.infer_shapes(model).graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.value_info, *graph.input, *graph.output]}
+    types.update({t.name: t.data_type for t in graph.initializer})
+    return {
+        node.name
+        for node in graph.node
+        if node.op_type not in ("Constant", "Shape")
+        and [o for o in node.output if o]
+        and all(types.get(o) == onnx.TensorProto.FLOAT for o in node.output if o)
+    }
 
 
-def fp32_pins(layers: Sequence[LayerTypes]) -> list[str]:
+def layer_node(layer_name: str, node_names: set[str]) -> str | None:
+    """The ONNX node a parsed layer came from. The parser names a node's layer after the node and any further layer
+    of it ``<node>_<n>`` (onnx/onnx-tensorrt release/8.5-GA ImporterContext.cpp ``registerLayer`` with
+    ``generateUniqueName``); helper layers it does not register keep TensorRT's "(Unnamed Layer* ...)" names."""
+    if layer_name in node_names:
+        return layer_name
+    head, _, tail = layer_name.rpartition("_")
+    return head if tail.isdigit() and head in node_names else None
+
+
+def fp32_pins(layer_names: Sequence[str], node_names: set[str], float_nodes: set[str]) -> list[str]:
     """Layers to pin to fp32 so that weak typing (8.x + FP16 flag) keeps the fp16 graph's fp32 parts.
 
-    Every layer whose outputs are all FLOAT in the graph (such as PatchCore's kNN distances, which
-    the fp16 variant keeps in fp32) is pinned; constants and integer/shape layers are left alone.
+    Decided from the ONNX graph's value types (``fp32_nodes``), not from ``ITensor.dtype`` at network-definition
+    time, which 8.x computes itself: if it said FLOAT for every tensor, every layer would be pinned and the "fp16"
+    engine would silently be fp32.
     """
-    return [
-        layer.name
-        for layer in layers
-        if layer.outputs and all(t == "FLOAT" for t in layer.outputs) and layer.kind not in ("CONSTANT", "SHAPE")
-    ]
+    return [name for name in layer_names if layer_node(name, node_names) in float_nodes]
 
 
 def dla_decision(requested: int | None, available: int) -> tuple[int | None, str | None]:

@@ -277,6 +277,21 @@ def test_timing_cache_from_another_tensorrt_is_replaced(monkeypatch, fixture_onn
     assert fakes.record.args("ITimingCache.serialize") == [(1,)]  # the new cache, with this build's entry only
 
 
+@pytest.mark.parametrize("content", [None, b"NOT A TIMING CACHE"], ids=["truncated", "foreign"])
+def test_a_timing_cache_tensorrt_cannot_read_is_replaced_not_a_crash(monkeypatch, fixture_onnx, tmp_path, content):
+    """``create_timing_cache`` returns None for bytes it cannot deserialize (Polygraphy's CreateConfig checks)."""
+    cache = tmp_path / "timing.cache"
+    install(monkeypatch, LINES["10"])
+    write_engine_file(fixture_onnx, tmp_path / "a.engine", "fp32", max_batch=2, timing_cache=cache)
+    good = cache.read_bytes()
+    cache.write_bytes(good[: len(good) // 2] if content is None else content)  # cut in half, or not a cache at all
+    fakes = install(monkeypatch, LINES["10"])
+    written = write_engine_file(fixture_onnx, tmp_path / "b.engine", "fp32", max_batch=2, timing_cache=cache)
+    assert any("is unreadable (truncated, or another TensorRT's format): started a new one" in line
+               for line in written.checks), written.checks  # fmt: skip
+    assert fakes.record.args("ITimingCache.serialize") == [(1,)] and cache.read_bytes() != content
+
+
 def test_dla_calls_and_the_engine_loads_on_the_same_core(monkeypatch, fixture_onnx, tmp_path):
     fakes = install(monkeypatch, LINES["8.6"], dla_cores=2)
     engine = tmp_path / "dla.engine"
@@ -421,3 +436,55 @@ def test_jetson_build_from_onnx_needs_no_torch(trained, tmp_path, name, precisio
 def test_make_fakes_names_the_cuda_module():
     with pytest.raises(ValueError, match="cuda_module"):
         make_fakes(cuda_module="pycuda")
+
+
+def _dequantize_input_types(path: Path) -> set[str]:
+    model = onnx.load(str(path))
+    inits = {t.name: t.data_type for t in model.graph.initializer}
+    types = {v.name: v.type.tensor_type.elem_type for v in onnx.shape_inference.infer_shapes(model).graph.value_info}
+    types.update(inits)
+    return {TensorProto.DataType.Name(types[n.input[0]]) for n in model.graph.node if n.op_type == "DequantizeLinear"}
+
+
+@pytest.mark.parametrize("line", ["8.5", "10", "11"])
+def test_an_int32_bias_qdq_graph_is_stopped_by_the_doctor_and_refused_by_the_parser(
+    monkeypatch, trained, tmp_path, line
+):
+    """onnxruntime's default QuantizeBias=True (edgead before this fix): the parser fails on every line."""
+    from edgead.export import precision
+    from edgead.export.calibration import calibration_set
+    from edgead.export.doctor import diagnose
+
+    t = trained("patchcore")
+    frames = calibration_set(t.run, (128, 128), 8)[0]
+    graph = _copy(t.onnx, tmp_path)
+    fixed = quantize_int8(graph, tmp_path / "patchcore.int8.onnx", frames)
+    assert _dequantize_input_types(fixed) == {"INT8"}  # weights and activations only: no INT32 bias
+    assert diagnose(fixed, "trt", line).ok
+    monkeypatch.setattr(precision, "INT8_EXTRA_OPTIONS", {"ActivationSymmetric": True, "WeightSymmetric": True})
+    old = quantize_int8(graph, tmp_path / "old.int8.onnx", frames)
+    assert _dequantize_input_types(old) == {"INT8", "INT32"}
+    assert {f.check for f in diagnose(old, "trt", line).findings if f.severity == "error"} == {"qdq"}
+    install(monkeypatch, LINES[line])
+    with pytest.raises(TrtBuildError, match="only activation types allowed as input to this layer"):
+        write_engine_file(old, tmp_path / "old.engine", "int8", doctor=False, max_batch=2)
+    with pytest.raises(TrtBuildError, match="no engine built: edgead doctor found errors"):
+        write_engine_file(old, tmp_path / "old.engine", "int8", max_batch=2)
+    written = write_engine_file(fixed, tmp_path / "fixed.engine", "int8", max_batch=2)
+    assert (tmp_path / "fixed.engine").is_file() and written.checks
+
+
+def test_8x_fp16_pins_come_from_the_onnx_types_not_from_itensor_dtype(monkeypatch, trained, tmp_path):
+    """Real 8.x computes ITensor.dtype itself while the network is defined; if it said FLOAT everywhere, pins read
+    from it would cover the backbone too and the "fp16" engine would be fp32."""
+    fakes = install(monkeypatch, LINES["8.5"])
+    fakes.trt.fake_definition_types = "float"
+    graph = _copy(trained("patchcore").onnx, tmp_path)
+    write_engine_file(graph, tmp_path / "m.engine", "fp16", max_batch=2)
+    variant = graph.with_name("patchcore.fp16.onnx")
+    conv = {n.name for n in onnx.load(variant).graph.node if n.op_type == "Conv"}
+    pinned = {a[0] for a in fakes.record.args("ILayer.precision")}
+    assert conv and pinned and not pinned & conv
+    from edgead.export.tensorrt_plan import fp32_nodes
+
+    assert pinned == fp32_nodes(variant)  # the fake names one layer per node, after the node
