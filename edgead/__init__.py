@@ -23,7 +23,7 @@ __all__ = ["train", "export", "evaluate"]
 def evaluate(model: Any, data: Any, **options: Any) -> dict[str, Any]:
     """``edgead evaluate``: metrics of exported ``model`` on the labelled test split of ``data``, through the
     runtime; ``options``: ``batch=8``, ``backend="auto"``, ``compare_run=RUN_DIR``, ``json_out=PATH``."""
-    from edgead.export.evaluate import evaluate_model
+    from edgead.evaluation import evaluate_model  # not edgead/evaluate.py: it would shadow this function
 
     return evaluate_model(model, data, **options)
 

@@ -229,8 +229,8 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "run",
         type=Path,
-        help="run directory written by `edgead train`, an exported .onnx (openvino, trt, triton) or a TensorRT .engine "
-        "(triton)",
+        help="run directory written by `edgead train`, an exported fp32 .onnx (openvino, trt, triton, and onnx "
+        "fp16/int8: no torch needed then) or a TensorRT .engine (triton)",
     )
     p.add_argument(
         "--format",
@@ -244,7 +244,13 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         type=argtype(precision, PRECISIONS, "--precision"),
         help=f"numeric precision, {spellings(PRECISIONS, PRECISIONS)}; see each format's choices",
     )
-    p.add_argument("-o", "--output", type=Path, help="output file (default: RUN/<model><suffix>)")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="output file (default: RUN/<model><suffix>; from an .onnx: beside it, <name><suffix> or "
+        "<name>.<precision>.onnx)",
+    )
     p.add_argument(
         "--part",
         default="full",
@@ -261,8 +267,18 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         "--calibration-images",
         type=int,
         metavar="N",
-        help="--format onnx --precision int8: calibrate on N of the run's good training images (default: 64); "
-        "fp16/int8 also write the fp32 graph beside the output as <name>.fp32.onnx",
+        help="--precision int8 (--format onnx, or trt from an fp32 graph): calibrate on N good images, spread "
+        "evenly over the run's training images or --calibration-data (default: 64); the .onnx and the engine of "
+        "one run use the same ones. --format onnx fp16/int8 also writes the fp32 graph beside the output as "
+        "<name>.fp32.onnx",
+    )
+    p.add_argument(
+        "--calibration-data",
+        type=Path,
+        metavar="DIR",
+        help="--precision int8 from an fp32 graph (--format onnx or trt): good images for the scales, a folder, an "
+        "MVTec category (its train/good) or a run directory (the images it was fitted on; the default with a run "
+        "directory). Not used with an int8 .onnx, which carries its scales",
     )
     _add_trt_options(p)
     _add_triton_options(p)
@@ -277,6 +293,8 @@ The engine build needs TensorRT + cuda-python there, not torch:
   edgead export bottle-pc.onnx --format trt --precision fp16 -o bottle-pc.engine  # on the Jetson
   edgead-runtime bench bottle-pc.engine
   edgead export bottle-pc.onnx --format trt --precision int8 --calibration-data good_images/
+The fp16/int8 .onnx variants convert without torch too (written beside it as bottle-pc.fp16.onnx):
+  edgead export bottle-pc.onnx --format onnx --precision fp16
 """
 
 
@@ -305,13 +323,6 @@ def _add_trt_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--dla-core", type=int, metavar="N", help="run on Jetson DLA core N (fp16/int8, static batch), GPU fallback"
-    )
-    g.add_argument(
-        "--calibration-data",
-        type=Path,
-        metavar="DIR",
-        help="good images for int8 scales from an fp32 graph (default with a run directory: its data folder's "
-        "train/good); not used with an int8 .onnx, which carries its scales",
     )
 
 
@@ -367,7 +378,7 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from edgead.export.evaluate import evaluate_model
+    from edgead.evaluation import evaluate_model
 
     evaluate_model(args.model, args.data, args.batch, args.backend, args.compare_torch, args.json, args.device)
     return 0
@@ -394,7 +405,7 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from edgead.export.torch_bench import bench_against_torch
+    from edgead.bench import bench_against_torch
 
     bench_against_torch(args.run, args.models, args.batch, args.warmup, args.iters, args.json, args.device)
     return 0

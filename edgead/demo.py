@@ -15,7 +15,7 @@ import time
 import warnings
 from pathlib import Path
 
-from edgead.export.evaluate import evaluate_model
+from edgead.evaluation import evaluate_model
 from edgead.export.formats import export
 from edgead.train.config import TrainConfig
 from edgead.train.fit import train

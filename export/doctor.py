@@ -21,6 +21,7 @@ from onnx import TensorProto, numpy_helper
 
 from edgead_runtime.errors import EdgeadError, ModelFileError
 
+from .doctor_types import check_dequantize_input, check_pow_inputs, check_qdq_zero_point
 from .onnx_files import PROTOBUF_LIMIT
 
 TARGETS = ("trt", "ort", "openvino")
@@ -28,7 +29,8 @@ TRT_VERSIONS = ("8.5", "8.6", "10", "11")
 SEVERITIES = ("error", "warning", "info")
 TABLE_PATH = Path(__file__).with_name("trt_onnx_operators.json")
 # Ops whose first input is a shape, a type source or otherwise not the data the type column of the table describes.
-_TYPE_EXEMPT = {"Cast", "CastLike", "ConstantOfShape", "Shape", "Size", "QuantizeLinear", "DequantizeLinear"}
+# Pow: both inputs, by release (doctor_types.check_pow_inputs).
+_TYPE_EXEMPT = {"Cast", "CastLike", "ConstantOfShape", "Shape", "Size", "QuantizeLinear", "DequantizeLinear", "Pow"}
 _INTEGER = {TensorProto.INT64, TensorProto.INT32}
 # Constant: already folded. Q/DQ on weights: TensorRT's explicit quantization needs them in the graph.
 _NO_FOLD = {"Constant", "QuantizeLinear", "DequantizeLinear"}
@@ -274,7 +276,11 @@ def check_ops(graph: Graph, report: Report, spec: dict) -> None:
         if op == "TopK":
             _check_topk(graph, report, spec, node)
         if op in ("QuantizeLinear", "DequantizeLinear"):
-            _check_qdq(graph, report, node)
+            check_qdq_zero_point(graph, report, node, name)
+        if op == "DequantizeLinear":
+            check_dequantize_input(graph, report, node, name, floor)
+        if op == "Pow":
+            check_pow_inputs(graph, report, node, name, floor)
         if op == "Cast" and _attr(node, "to") == TensorProto.DOUBLE:
             report.add(
                 "error",
@@ -343,32 +349,6 @@ def _check_topk(graph: Graph, report: Report, spec: dict, node: onnx.NodeProto) 
             f"take the top {k_max} or fewer, or reduce in chunks (TopK per chunk, then TopK of the chunk results)",
             name,
             "TopK",
-        )
-
-
-def _check_qdq(graph: Graph, report: Report, node: onnx.NodeProto) -> None:
-    if len(node.input) < 3 or not node.input[2]:
-        return
-    zp_name, name = node.input[2], _label(node)
-    if graph.dtype(zp_name) == TensorProto.UINT8:
-        report.add(
-            "error",
-            "qdq",
-            f"zero point '{zp_name}' is UINT8 (asymmetric); TensorRT quantizes to INT8 with zero point 0",
-            "quantize with QuantType.QInt8 for activations and weights, symmetric (ActivationSymmetric=True)",
-            name,
-            node.op_type,
-        )
-        return
-    zp = graph.constant_value(zp_name)
-    if zp is not None and np.any(zp != 0):
-        report.add(
-            "error",
-            "qdq",
-            f"zero point '{zp_name}' is non-zero; TensorRT supports symmetric quantization only",
-            "quantize symmetrically (zero point 0)",
-            name,
-            node.op_type,
         )
 
 

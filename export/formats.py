@@ -39,8 +39,13 @@ class Written:
 
 
 FORMATS: dict[str, Format] = {
+    # from an exported fp32 .onnx: its fp16/int8 variant (torch-free), written beside it as <name>.<precision>.onnx
     "onnx": Format(
-        ".onnx", ("fp32", "fp16", "int8"), "edgead.export.onnx_export:write_onnx", options=("calibration_images",)
+        ".onnx",
+        ("fp32", "fp16", "int8"),
+        "edgead.export.onnx_format:write_onnx",
+        from_onnx=True,
+        options=("calibration_images", "calibration_data"),
     ),
     "openvino": Format(".xml", ("fp32", "fp16"), "edgead.export.openvino_export:write_openvino", from_onnx=True),
     # built on the machine that runs it (a Jetson): from an exported .onnx with no torch, or from a run directory;
@@ -59,6 +64,7 @@ FORMATS: dict[str, Format] = {
             "timing_cache",
             "dla_core",
             "calibration_data",
+            "calibration_images",
         ),
         doctors_itself=True,
     ),
@@ -111,7 +117,12 @@ def export(
     if run_dir.is_file() and (
         (source_suffix == ".onnx" and spec.from_onnx) or (source_suffix in (".engine", ".plan") and spec.from_engine)
     ):
-        output = Path(output) if output else run_dir.with_suffix(spec.suffix)
+        default = run_dir.with_suffix(spec.suffix)
+        if default == run_dir:  # an .onnx variant of an .onnx goes beside it
+            default = run_dir.with_name(f"{run_dir.stem}.{precision}{spec.suffix}")
+        output = Path(output) if output else default
+        if output.resolve() == run_dir.resolve():
+            raise EdgeadError(f"-o '{output}' is the source graph itself; write the {precision} graph to another file")
     else:
         from edgead.train.run_dir import load_config  # torch: only for a run directory
 

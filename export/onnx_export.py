@@ -2,15 +2,14 @@
 
 Small pure steps: trace the graph (dynamo exporter, dynamic batch, lowered to opset 17), embed the metadata, save
 (external data past 2 GB), run ``onnx.checker``, and compare ONNX Runtime with torch on the run's
-real parity frames.
+real parity frames. This is export's torch half; the format table's ONNX writer (``onnx_format.write_onnx``)
+calls it for a run directory and does everything after it (variants, their check) without torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,38 +17,20 @@ import onnx
 import torch
 
 import edgead
-from edgead.export.formats import Written
 from edgead.export.onnx_files import PROTOBUF_LIMIT, save_model
 from edgead.export.opset import EXPORTER_OPSET, lower_to_opset17
+from edgead.export.parity import ParityReport, check_parity, run_batched_and_single
 from edgead.train.config import TrainConfig
 from edgead.train.graph import BackboneGraph, DetectorGraph
 from edgead.train.run_dir import load_parity_frames, load_run
 from edgead_runtime.errors import EdgeadError
 from edgead_runtime.metadata import INPUT_NAME, METADATA_KEY, OUTPUT_NAMES, ModelMetadata
 
-PARITY_RTOL = 1e-4  # max |onnx - torch| / max |torch|, per output
-
-
-class ExportParityError(EdgeadError):
-    """The exported graph computes other numbers than the torch model."""
-
-
-@dataclass(frozen=True)
-class ParityReport:
-    """Per output: max abs difference and that divided by the largest torch value."""
-
-    max_abs: dict[str, float]
-    relative: dict[str, float]
-    frames: int
-
-    def summary(self) -> str:
-        return ", ".join(f"{k} {self.max_abs[k]:.2e} (rel {self.relative[k]:.1e})" for k in self.max_abs)
-
 
 def export_onnx(
     run_dir: Path, output: Path, part: str = "full", external_data_threshold: int = PROTOBUF_LIMIT
 ) -> ParityReport:
-    """Export ``run_dir`` to ``output``; raise ExportParityError if ONNX Runtime disagrees with torch."""
+    """Export ``run_dir`` to ``output``; raise parity.ExportParityError if ONNX Runtime disagrees with torch."""
     config, graph, calibration = load_run(run_dir)
     if part == "full":
         module: torch.nn.Module = graph
@@ -72,19 +53,6 @@ def export_onnx(
     save_model(model, Path(output), external_data_threshold)
     onnx.checker.check_model(str(output), full_check=True)
     return verify(module, Path(output), frames, output_names)
-
-
-def write_onnx(source: Path, output: Path, precision: str, part: str, **options: int) -> Written:
-    """The format table's writer for ONNX: fp32 here; fp16/int8 variants in ``precision.write_onnx_variant``."""
-    if options and precision != "int8":
-        raise EdgeadError(f"--calibration-images applies to --precision int8, not '{precision}'")
-    if precision != "fp32":
-        from .precision import write_onnx_variant
-
-        return Written(*write_onnx_variant(Path(source), output, precision, part, **options))
-    report = export_onnx(Path(source), output, part=part)
-    files = [output, output.parent / (output.name + ".data")]
-    return Written(files, [f"checked against torch on {report.frames} real frames: max |diff| {report.summary()}"])
 
 
 def trace(module: torch.nn.Module, example: torch.Tensor, output_names: list[str]) -> onnx.ModelProto:
@@ -130,15 +98,6 @@ def build_metadata(config: TrainConfig, graph: DetectorGraph, calibration: dict,
     )
 
 
-def max_differences(
-    expected: dict[str, np.ndarray], got: dict[str, np.ndarray]
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Per output: max |got - expected|, and that divided by the largest |expected| value."""
-    max_abs = {name: float(np.abs(got[name] - ref).max()) for name, ref in expected.items()}
-    relative = {name: max_abs[name] / max(float(np.abs(ref).max()), 1e-12) for name, ref in expected.items()}
-    return max_abs, relative
-
-
 def verify(module: torch.nn.Module, path: Path, frames: np.ndarray, output_names: list[str]) -> ParityReport:
     """Compare ONNX Runtime with torch on real frames, as one batch and as single frames."""
     from edgead_runtime.ort_install import import_onnxruntime
@@ -151,37 +110,3 @@ def verify(module: torch.nn.Module, path: Path, frames: np.ndarray, output_names
         return dict(zip(output_names, session.run(output_names, {INPUT_NAME: batch}), strict=True))
 
     return check_parity(expected, run_batched_and_single(run, frames), path, "torch", "real")
-
-
-def run_batched_and_single(
-    run: Callable[[np.ndarray], dict[str, np.ndarray]], frames: np.ndarray
-) -> list[dict[str, np.ndarray]]:
-    """Outputs for all frames as one batch, and frame by frame: a dynamic batch must not change numbers."""
-    batched = run(frames)
-    one_by_one = [run(frames[i : i + 1]) for i in range(len(frames))]
-    single = {name: np.concatenate([outs[name] for outs in one_by_one]) for name in batched}
-    return [batched, single]
-
-
-def check_parity(
-    expected: dict[str, np.ndarray],
-    runs: list[dict[str, np.ndarray]],
-    path: Path,
-    reference: str,
-    kind: str,
-    rtol: float = PARITY_RTOL,
-) -> ParityReport:
-    """The worst difference of ``runs`` from ``expected``; raise ExportParityError beyond ``rtol`` relative."""
-    diffs = [max_differences(expected, got) for got in runs]
-    max_abs = {name: max(d[0][name] for d in diffs) for name in expected}
-    relative = {name: max(d[1][name] for d in diffs) for name in expected}
-    frames = len(next(iter(expected.values())))
-    report = ParityReport(max_abs, relative, frames)
-    bad = {k: v for k, v in relative.items() if not v <= rtol}
-    if bad:
-        raise ExportParityError(
-            f"'{path}' disagrees with {reference} on {frames} {kind} frames beyond {rtol:g} relative: "
-            + ", ".join(f"{k} {v:.2e}" for k, v in bad.items())
-            + ". The file is kept for inspection; do not deploy it. Please report this with the run's config.json."
-        )
-    return report

@@ -4,6 +4,9 @@ The IR is converted from the exported ONNX graph, never traced from torch again,
 runs the same graph. The edgead metadata goes into the IR's ``rt_info`` under ``edgead`` (the same
 JSON as the ONNX ``metadata_props``). The check runs the IR on OpenVINO in f32 and the ONNX graph on
 ONNX Runtime, on the run's real parity frames, as one batch and frame by frame.
+
+From an exported ``.onnx`` nothing here needs torch (the check runs on synthetic frames then); only a run
+directory goes through ``onnx_export`` (torch) first.
 """
 
 from __future__ import annotations
@@ -13,18 +16,16 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import onnx
-from google.protobuf.message import DecodeError
 
-from edgead.train.run_dir import load_parity_frames
 from edgead_runtime.backends import open_backend
 from edgead_runtime.backends.openvino import import_openvino
 from edgead_runtime.bench import synthetic_frame
 from edgead_runtime.errors import EdgeadError
-from edgead_runtime.metadata import METADATA_KEY, ModelMetadata, embedded_metadata
+from edgead_runtime.metadata import METADATA_KEY, ModelMetadata
 
 from .formats import Written
-from .onnx_export import PARITY_RTOL, ParityReport, check_parity, export_onnx, run_batched_and_single
+from .onnx_files import onnx_metadata
+from .parity import PARITY_RTOL, ParityReport, check_parity, run_batched_and_single
 
 # fp16 stores the weights in half precision (OpenVINO decompresses them to f32 at load): PatchCore's bank
 # and DFM's PCA move by up to half an fp16 ulp, so the IR is held to a looser bound than fp32.
@@ -37,6 +38,10 @@ def write_openvino(source: Path, output: Path, precision: str, part: str) -> Wri
     checks = []
     with tempfile.TemporaryDirectory(prefix="edgead-ir-") as tmp:
         if source.is_dir():
+            from edgead.train.run_dir import load_parity_frames  # torch: a run directory is exported first
+
+            from .onnx_export import export_onnx
+
             onnx_path = Path(tmp) / "model.onnx"
             report = export_onnx(source, onnx_path, part=part)
             checks.append(f"ONNX graph checked against torch on {report.frames} real frames: {report.summary()}")
@@ -55,17 +60,6 @@ def write_openvino(source: Path, output: Path, precision: str, part: str) -> Wri
         checks.append(f"IR checked against the ONNX graph (onnxruntime) on {report.frames} {kind} frames: "
                       f"{report.summary()}")  # fmt: skip
     return Written([output, output.with_suffix(".bin")], checks)
-
-
-def onnx_metadata(path: Path) -> str:
-    """The edgead JSON of an exported ONNX graph; an error naming the file if it is unreadable or has none."""
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except (OSError, DecodeError) as exc:
-        raise EdgeadError(f"cannot read '{path}' as ONNX ({exc}); export it with `edgead export RUN_DIR`") from exc
-    text = next((p.value for p in model.metadata_props if p.key == METADATA_KEY), None)
-    embedded_metadata(text, path, "metadata_props", "onnx")  # raises if missing or malformed
-    return text
 
 
 def convert(onnx_path: Path, output: Path, metadata_json: str, precision: str, tmp: Path) -> None:

@@ -14,6 +14,10 @@ absolute errors there move scores and labels:
 The backbone is found by the torch module scope that the dynamo exporter records on every node
 (``pkg.torch.onnx.name_scopes``), so it works on any graph ``edgead export`` wrote, even on a
 machine without torch.
+
+Pure rewrites: an fp32 ``.onnx`` (and, for int8, calibration frames) in, a variant ``.onnx`` out. Exporting the
+fp32 graph, choosing the calibration images and comparing the variant with its fp32 graph are
+``onnx_format.write_onnx``'s job (and ``tensorrt_build``'s for engines).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgead_runtime.errors import EdgeadError
-from edgead_runtime.metadata import INPUT_NAME, METADATA_KEY, OUTPUT_NAMES, ModelMetadata
+from edgead_runtime.metadata import INPUT_NAME, METADATA_KEY, ModelMetadata
 
 from .onnx_files import save_model
 
@@ -39,15 +43,23 @@ PRECISIONS = ("fp32", "fp16", "int8")
 BACKBONE_SCOPES = ("model.backbone", "backbone")  # full graph, `--part backbone` graph
 SCOPE_KEY = "pkg.torch.onnx.name_scopes"
 CALIBRATION_BATCH = 8
-DEFAULT_CALIBRATION_IMAGES = 64
-# Parity of a variant with its fp32 graph: max |diff| of the normalized score and map (both in [0, 1],
-# threshold 0.5). fp16 and int8 round by design, so the bound catches a broken graph, not rounding;
-# docs/precision.md lists what they measure on bottle (fp16 ~1e-3, int8 ~0.05-0.1).
-VARIANT_ATOL = {"fp16": 0.02, "int8": 0.25}
-# int8 quantizes these op types, backbone nodes only. Conv carries the FLOPs; quantizing its ReLU6
-# (Clip) and the residual Adds too keeps the backbone int8 from end to end, so ONNX Runtime and
-# TensorRT fuse Q/DQ pairs instead of converting back to float between every pair of convolutions.
-INT8_OP_TYPES = ("Conv", "Clip", "Add")
+# int8 quantizes these op types, backbone nodes only: the inputs and weights of every Conv (nearly all FLOPs) and
+# both inputs of the residual Adds. Not the ReLU6 (Clip) after a Conv: TensorRT fuses Conv + activation, and the
+# next Conv's input Q/DQ quantizes what the Clip produces (TensorRT-Model-Optimizer quantizes a Conv + activation
+# partition at its head the same way: _find_nodes_to_quantize in modelopt/onnx/quantization/int8.py).
+INT8_OP_TYPES = ("Conv", "Add")
+# Q/DQ placement TensorRT can parse, as NVIDIA's TensorRT-Model-Optimizer sets it for quantize_static
+# (modelopt/onnx/quantization/ort_utils.py, configure_ort): QuantizeBias False, since onnxruntime's default turns every
+# Conv bias into an INT32 initializer feeding DequantizeLinear, which TensorRT's parser rejects on every line ("only
+# activation types allowed as input to this layer": onnx/onnx-tensorrt#850, microsoft/onnxruntime#14229, #17738);
+# no Q/DQ on the quantized ops' outputs (OpTypesToExcludeOutputQuantization), so Q/DQ sit on inputs and weights and
+# TensorRT fuses Conv + activation; symmetric int8 (zero point 0, what TensorRT takes).
+INT8_EXTRA_OPTIONS = {
+    "ActivationSymmetric": True,
+    "WeightSymmetric": True,
+    "QuantizeBias": False,
+    "OpTypesToExcludeOutputQuantization": list(INT8_OP_TYPES),
+}
 
 
 def backbone_nodes(model: onnx.ModelProto) -> set[str]:
@@ -171,7 +183,8 @@ def quantize_int8(onnx_in: Path, onnx_out: Path, calibration_frames: np.ndarray)
 
     Static quantization, symmetric int8 activations and per-channel int8 weights (what TensorRT's
     explicit quantization accepts; ONNX Runtime's CPU path runs the same file). Only the backbone's
-    Conv/Clip/Add nodes get Q/DQ pairs; the kNN, PCA and scoring nodes stay fp32.
+    Conv and residual Add inputs get Q/DQ pairs (no Q/DQ on biases or outputs: ``INT8_EXTRA_OPTIONS``); the kNN,
+    PCA and scoring nodes stay fp32.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -194,7 +207,7 @@ def quantize_int8(onnx_in: Path, onnx_out: Path, calibration_frames: np.ndarray)
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+            extra_options=INT8_EXTRA_OPTIONS,
         )
         result = onnx.load(str(quantized))
     del result.metadata_props[:]
@@ -245,9 +258,6 @@ def _finish(model: onnx.ModelProto, output: Path, precision: str) -> Path:
     return output
 
 
-# ---------------------------------------------------------------- `edgead export --precision fp16|int8`
-
-
 def reference_path(output: Path) -> Path:
     """Where the fp32 graph that a variant is made from is kept: beside it, as ``<name>.fp32.onnx``.
 
@@ -257,102 +267,3 @@ def reference_path(output: Path) -> Path:
     for precision in PRECISIONS:
         stem = stem.removesuffix(f".{precision}")
     return output.with_name(f"{stem}.fp32{output.suffix}")
-
-
-def write_onnx_variant(
-    run_dir: Path, output: Path, precision: str, part: str, calibration_images: int = DEFAULT_CALIBRATION_IMAGES
-) -> tuple[list[Path], list[str]]:
-    """Export the fp32 graph beside ``output``, write its ``precision`` variant to ``output``, compare the two.
-
-    Returns the files written and one line per check, for the format table's report.
-    """
-    from .onnx_export import export_onnx
-
-    if precision not in ("fp16", "int8"):
-        raise EdgeadError(f"precision '{precision}' has no ONNX variant; choose fp16 or int8")
-    run_dir, output = Path(run_dir), Path(output)
-    reference = reference_path(output)
-    report = export_onnx(run_dir, reference, part=part)
-    checks = [f"fp32 graph {reference} checked against torch on {report.frames} real frames: {report.summary()}"]
-    if precision == "fp16":
-        to_fp16(reference, output)
-    else:
-        frames = calibration_frames(run_dir, calibration_images)
-        quantize_int8(reference, output, frames)
-        checks.append(f"int8 calibrated on {len(frames)} good training images")
-    if part == "full":
-        from edgead.train.run_dir import load_parity_frames
-
-        checks.append(compare_variant(reference, output, load_parity_frames(run_dir), precision).summary())
-    return [output, reference], checks
-
-
-def calibration_frames(run_dir: Path, count: int) -> np.ndarray:
-    """``count`` of the good images the run was fitted on, spread evenly, through the runtime's preprocessing."""
-    from edgead.train.data import find_dataset, load_frames, split_holdout
-    from edgead.train.run_dir import load_config
-
-    if count < 1:
-        raise EdgeadError(f"--calibration-images must be at least 1, got {count}")
-    config = load_config(run_dir)
-    try:
-        dataset = find_dataset(config.data)
-    except EdgeadError as exc:
-        raise EdgeadError(
-            f"int8 calibration reads the run's good training images from config.json 'data': {exc}"
-        ) from exc
-    fit, _ = split_holdout(dataset.train, config.holdout_fraction, config.seed)
-    picks = np.unique(np.linspace(0, len(fit) - 1, min(count, len(fit))).round().astype(int))
-    frames, _ = load_frames([fit[i] for i in picks], config.size, config.skip_corrupt, desc="calibration images")
-    return frames
-
-
-@dataclasses.dataclass(frozen=True)
-class VariantReport:
-    """A variant against its fp32 graph on real frames: max |diff| per output and label agreement."""
-
-    precision: str
-    max_abs: dict[str, float]
-    labels_agree: int
-    frames: int
-    threshold: float
-
-    def summary(self) -> str:
-        diffs = ", ".join(f"{k} {v:.2e}" for k, v in self.max_abs.items())
-        return (
-            f"{self.precision} graph vs fp32 on {self.frames} real frames: max |diff| {diffs} "
-            f"(bound {VARIANT_ATOL[self.precision]:g} on score/anomaly_map); "
-            f"labels agree on {self.labels_agree}/{self.frames}"
-        )
-
-
-def compare_variant(reference: Path, variant: Path, frames: np.ndarray, precision: str) -> VariantReport:
-    """Run both graphs on ONNX Runtime; raise if the normalized score or map differs grossly."""
-    import onnxruntime as ort
-
-    outputs = {}
-    for path in (reference, variant):
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        outputs[path] = dict(zip(OUTPUT_NAMES, session.run(list(OUTPUT_NAMES), {INPUT_NAME: frames}), strict=True))
-    ref, got = outputs[reference], outputs[variant]
-    max_abs = {name: float(np.abs(got[name] - ref[name]).max()) for name in OUTPUT_NAMES}
-    threshold = ModelMetadata.from_json(_metadata_text(reference), source=str(reference)).threshold
-    agree = int(((ref["score"] > threshold) == (got["score"] > threshold)).sum())
-    report = VariantReport(precision, max_abs, agree, len(frames), threshold)
-    bound = VARIANT_ATOL[precision]
-    bad = {k: max_abs[k] for k in ("score", "anomaly_map") if not max_abs[k] <= bound}
-    if bad:
-        raise EdgeadError(
-            f"'{variant}' disagrees with its fp32 graph '{reference}' beyond {bound:g} (normalized): "
-            + ", ".join(f"{k} {v:.3f}" for k, v in bad.items())
-            + ". Do not deploy it; use the fp32 graph, or report this with the run's config.json"
-        )
-    return report
-
-
-def _metadata_text(path: Path) -> str:
-    model = onnx.load(str(path), load_external_data=False)
-    text = next((p.value for p in model.metadata_props if p.key == METADATA_KEY), None)
-    if text is None:
-        raise EdgeadError(f"'{path}' has no edgead metadata; export it with `edgead export RUN --format onnx`")
-    return text

@@ -15,7 +15,8 @@ What differs between the releases users run (docs/tensorrt.md has the table):
   so fp16 is the fp16-typed ONNX graph and int8 the Q/DQ graph, nothing else.
 
 Nothing here imports torch: ``edgead export model.onnx --format trt`` runs on a Jetson that has
-TensorRT and no torch. The fp16/int8 graph variants come from ``edgead.export.precision``.
+TensorRT and no torch. The fp16/int8 graph variants come from ``edgead.export.precision``, the int8 calibration
+images from ``edgead.export.calibration`` (the same as ``edgead export --format onnx --precision int8``).
 """
 
 from __future__ import annotations
@@ -31,20 +32,22 @@ from typing import Any
 
 import numpy as np
 
+from edgead_runtime.datasets import CALIBRATION_IMAGES
 from edgead_runtime.engine_file import EngineInfo, rebuild_command, sidecar_path, write_engine
 from edgead_runtime.errors import EdgeadError
 from edgead_runtime.files import write_bytes
 
+from .calibration import calibration_set, is_run_dir
 from .formats import DOCTOR_TRT_VERSIONS, Written, doctor_graphs
+from .parity import max_differences
 from .tensorrt_plan import (
     BuildOptions,
     BuildPlan,
-    LayerTypes,
     ParserError,
     TrtBuildError,
-    calibration_frames,
     dla_decision,
     format_parser_errors,
+    fp32_nodes,
     fp32_pins,
     plan_build,
     read_onnx,
@@ -188,12 +191,8 @@ def build(trt: Any, plan: BuildPlan, onnx_path: Path, node_names: Sequence[str],
     config.add_optimization_profile(profile)
 
     if plan.pin_fp32_layers:
-        layers = []
-        for i in range(network.num_layers):
-            layer = network.get_layer(i)
-            outs = tuple(layer.get_output(j).dtype.name for j in range(layer.num_outputs))
-            layers.append(LayerTypes(layer.name, layer.type.name, outs))
-        pins = set(fp32_pins(layers))
+        names = [network.get_layer(i).name for i in range(network.num_layers)]
+        pins = set(fp32_pins(names, set(node_names), fp32_nodes(onnx_path)))
         for i in range(network.num_layers):
             layer = network.get_layer(i)
             if layer.name in pins:
@@ -223,13 +222,7 @@ def build(trt: Any, plan: BuildPlan, onnx_path: Path, node_names: Sequence[str],
         config.DLA_core = dla_core
 
     if plan.timing_cache is not None:
-        data = plan.timing_cache.read_bytes() if plan.timing_cache.is_file() else b""
-        cache = config.create_timing_cache(data)
-        if not config.set_timing_cache(cache, False):
-            messages.append(f"timing cache '{plan.timing_cache}' is from another TensorRT/GPU: started a new one")
-            config.set_timing_cache(config.create_timing_cache(b""), False)
-        elif data:
-            messages.append(f"reused timing cache '{plan.timing_cache}' ({len(data):,} bytes)")
+        messages += _attach_timing_cache(config, plan.timing_cache)
 
     monitor = _progress_monitor(trt)
     if monitor is not None:
@@ -248,6 +241,23 @@ def build(trt: Any, plan: BuildPlan, onnx_path: Path, node_names: Sequence[str],
         write_bytes(plan.timing_cache, memoryview(config.get_timing_cache().serialize()))
         messages.append(f"wrote timing cache '{plan.timing_cache}'")
     return Built(bytes(memoryview(serialized)), device, capability, dla_core, messages)
+
+
+def _attach_timing_cache(config: Any, path: Path) -> list[str]:
+    """Load ``path`` into the builder config; a cache TensorRT cannot use is replaced by a new one, never fatal.
+
+    ``create_timing_cache`` returns None for bytes it cannot deserialize (a truncated file, another release's
+    format); ``set_timing_cache(cache, ignore_mismatch=False)`` returns False for another TensorRT/GPU's cache.
+    Polygraphy's ``CreateConfig`` (tools/Polygraphy/polygraphy/backend/trt/config.py) falls back to
+    ``create_timing_cache(b"")`` in the same cases.
+    """
+    data = path.read_bytes() if path.is_file() else b""
+    cache = config.create_timing_cache(data)
+    if cache is not None and config.set_timing_cache(cache, False):
+        return [f"reused timing cache '{path}' ({len(data):,} bytes)"] if data else []
+    why = "unreadable (truncated, or another TensorRT's format)" if cache is None else "from another TensorRT/GPU"
+    config.set_timing_cache(config.create_timing_cache(b""), False)
+    return [f"timing cache '{path}' is {why}: started a new one"]
 
 
 # ---------------------------------------------------------------- the format table's writer
@@ -279,7 +289,7 @@ def _source_onnx(source: Path, part: str) -> tuple[Path, list[Path]]:
         return source, []
     from edgead.train.run_dir import load_config  # torch: a run directory is exported here
 
-    from .onnx_export import write_onnx
+    from .onnx_format import write_onnx
 
     config = load_config(source)
     suffix = ".onnx" if part == "full" else f".{part}.onnx"
@@ -291,26 +301,19 @@ def _source_onnx(source: Path, part: str) -> tuple[Path, list[Path]]:
 
 
 def _calibration(options: BuildOptions, source: Path, size: tuple[int, int]) -> tuple[BuildOptions, np.ndarray]:
-    """Good images for int8, and the options with the folder they came from (so the rebuild command has it).
+    """Good images for int8, and the options with where they came from (so the rebuild command has it).
 
-    --calibration-data, else a run directory's own training data (its config.json ``data``).
+    --calibration-data, else a run directory's own: the images it was fitted on, as for the int8 ``.onnx``.
     """
+    count = CALIBRATION_IMAGES if options.calibration_images is None else options.calibration_images
     if options.calibration_data is not None:
-        return options, calibration_frames(Path(options.calibration_data), size)
-    if source.is_dir():  # a run directory knows its data (torch is there, it trained)
-        from edgead.train.run_dir import load_config
-
-        folder = Path(load_config(source).data).resolve()
-        if not folder.is_dir():
-            raise TrtBuildError(
-                f"int8 calibrates on the run's good images, but its data folder '{folder}' (config.json 'data' of "
-                f"'{source}') does not exist here: pass --calibration-data DIR"
-            )
-        return dataclasses.replace(options, calibration_data=folder), calibration_frames(folder, size)
+        return options, calibration_set(Path(options.calibration_data), size, count)[0]
+    if is_run_dir(source):
+        return dataclasses.replace(options, calibration_data=source), calibration_set(source, size, count)[0]
     raise TrtBuildError(
         f"int8 from the fp32 graph '{source}' needs good images for its scales: pass --calibration-data DIR "
-        "(a folder of good images, or an MVTec category). An int8 .onnx written by `edgead export --precision "
-        "int8` already carries its scales and needs none"
+        "(a folder of good images, an MVTec category, or the run directory). An int8 .onnx written by "
+        "`edgead export --precision int8` already carries its scales and needs none"
     )
 
 
@@ -344,6 +347,7 @@ def write_engine_file(
     timing_cache: Path | None = None,
     dla_core: int | None = None,
     calibration_data: Path | None = None,
+    calibration_images: int | None = None,
     doctor: bool = True,
 ) -> Written:
     """The format table's writer for ``trt``: ONNX (or a run directory) -> engine + sidecar.
@@ -361,6 +365,7 @@ def write_engine_file(
         timing_cache,
         dla_core,
         calibration_data,
+        calibration_images,
     )
     trt = import_tensorrt_for_build()
     source, output = Path(source), Path(output)
@@ -452,5 +457,5 @@ def parity_line(engine: Path, onnx_path: Path, frames: np.ndarray | None, size: 
             what = "calibration images" + (f" (repeated to the minimum batch {n})" if len(frames) < n else "")
         batch = np.ascontiguousarray(np.resize(frames, (n, *frames.shape[1:])))
         got, ref = trt_backend.run(batch), ort_backend.run(batch)
-    diffs = ", ".join(f"{k} {float(np.abs(got[k].astype(np.float32) - ref[k]).max()):.2e}" for k in ref if k in got)
+    diffs = ", ".join(f"{k} {v:.2e}" for k, v in max_differences(ref, got)[0].items())
     return f"engine vs onnxruntime (CPU, {onnx_path.name}) on {len(batch)} {what}: max |diff| {diffs}"

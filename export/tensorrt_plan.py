@@ -16,15 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgead_runtime.engine_file import parse_version
 from edgead_runtime.errors import EdgeadError
 
 PRECISIONS = ("fp32", "fp16", "int8")
 PRECISION_MODES = ("graph", "builder")
 DEFAULT_BATCH = (1, 1, 8)  # min, opt, max: opt 1 for camera streams, up to 8 for bench/evaluate
-CALIBRATION_LIMIT = 256  # good images used for int8 (Q/DQ scales or the entropy calibrator)
 
 
 class TrtBuildError(EdgeadError):
@@ -43,7 +40,8 @@ class BuildOptions:
     workspace_gb: float | None = None
     timing_cache: Path | None = None
     dla_core: int | None = None
-    calibration_data: Path | None = None
+    calibration_data: Path | None = None  # good images, or a run directory (the images it was fitted on)
+    calibration_images: int | None = None  # how many of them (None: edgead_runtime.datasets.CALIBRATION_IMAGES)
 
     def build_args(self) -> list[str]:
         """The flags that repeat this build (recorded in the sidecar for the rebuild command)."""
@@ -58,6 +56,7 @@ class BuildOptions:
             ("--timing-cache", self.timing_cache),
             ("--dla-core", self.dla_core),
             ("--calibration-data", self.calibration_data),
+            ("--calibration-images", self.calibration_images),
         ):
             if value is not None:
                 args += [flag, str(value)]
@@ -266,12 +265,14 @@ def plan_build(
         messages += [*dla_messages, f"DLA core {dla} with GPU fallback for layers DLA cannot run"]
 
     needs_images = calibrator or (variant == "int8" and source_precision != "int8")
-    if options.calibration_data is not None and not needs_images:
-        raise TrtBuildError(
-            f"--calibration-data is not used by this build: only int8 from an fp32 graph calibrates (the Q/DQ "
-            f"variant's scales, or the builder's calibrator); {source} is {source_precision} and --precision is "
-            f"{precision}. Drop --calibration-data"
-        )
+    for flag, value in (("--calibration-data", options.calibration_data), ("--calibration-images",
+                        options.calibration_images)):  # fmt: skip
+        if value is not None and not needs_images:
+            raise TrtBuildError(
+                f"{flag} is not used by this build: only int8 from an fp32 graph calibrates (the Q/DQ "
+                f"variant's scales, or the builder's calibrator); {source} is {source_precision} and --precision is "
+                f"{precision}. Drop {flag}"
+            )
     batch, batch_messages = resolve_batch(options)
     messages += batch_messages
     height, width = input_size
@@ -305,26 +306,42 @@ def plan_build(
 # ---------------------------------------------------------------- pure helpers for the build step
 
 
-@dataclass(frozen=True)
-class LayerTypes:
-    """A parsed network layer, by the names of its tensor types (trt.DataType names: FLOAT, HALF, ...)."""
+def fp32_nodes(path: Path) -> set[str]:
+    """The ONNX nodes of ``path`` whose outputs are all FLOAT in the graph's own value types (ONNX shape inference,
+    weights not loaded), constants and shapes aside: the fp32 parts of an fp16-typed graph (kNN, map, scores)."""
+    import onnx
 
-    name: str
-    kind: str  # trt.LayerType name
-    outputs: tuple[str, ...]
+    model = onnx.load(str(path), load_external_data=False)
+    graph = onnx.shape_inference.infer_shapes(model).graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.value_info, *graph.input, *graph.output]}
+    types.update({t.name: t.data_type for t in graph.initializer})
+    return {
+        node.name
+        for node in graph.node
+        if node.op_type not in ("Constant", "Shape")
+        and [o for o in node.output if o]
+        and all(types.get(o) == onnx.TensorProto.FLOAT for o in node.output if o)
+    }
 
 
-def fp32_pins(layers: Sequence[LayerTypes]) -> list[str]:
+def layer_node(layer_name: str, node_names: set[str]) -> str | None:
+    """The ONNX node a parsed layer came from. The parser names a node's layer after the node and any further layer
+    of it ``<node>_<n>`` (onnx/onnx-tensorrt release/8.5-GA ImporterContext.cpp ``registerLayer`` with
+    ``generateUniqueName``); helper layers it does not register keep TensorRT's "(Unnamed Layer* ...)" names."""
+    if layer_name in node_names:
+        return layer_name
+    head, _, tail = layer_name.rpartition("_")
+    return head if tail.isdigit() and head in node_names else None
+
+
+def fp32_pins(layer_names: Sequence[str], node_names: set[str], float_nodes: set[str]) -> list[str]:
     """Layers to pin to fp32 so that weak typing (8.x + FP16 flag) keeps the fp16 graph's fp32 parts.
 
-    Every layer whose outputs are all FLOAT in the graph (such as PatchCore's kNN distances, which
-    the fp16 variant keeps in fp32) is pinned; constants and integer/shape layers are left alone.
+    Decided from the ONNX graph's value types (``fp32_nodes``), not from ``ITensor.dtype`` at network-definition
+    time, which 8.x computes itself: if it said FLOAT for every tensor, every layer would be pinned and the "fp16"
+    engine would silently be fp32.
     """
-    return [
-        layer.name
-        for layer in layers
-        if layer.outputs and all(t == "FLOAT" for t in layer.outputs) and layer.kind not in ("CONSTANT", "SHAPE")
-    ]
+    return [name for name in layer_names if layer_node(name, node_names) in float_nodes]
 
 
 def dla_decision(requested: int | None, available: int) -> tuple[int | None, str | None]:
@@ -403,25 +420,3 @@ def read_onnx(path: Path) -> tuple[dict[str, Any], str, list[str]]:
     metadata = json.loads(text)
     precision = graph_precision(metadata, {n.op_type for n in model.graph.node}, Path(path))
     return metadata, precision, [n.name for n in model.graph.node]
-
-
-def calibration_frames(folder: Path, size: tuple[int, int], limit: int = CALIBRATION_LIMIT) -> np.ndarray:
-    """Good images as the runtime feeds them (``prepare_frame``), for int8 scales: uint8 [N, h, w, 3].
-
-    ``folder`` is an MVTec-layout category (its ``train/good`` is used) or a folder of good images.
-    """
-    from tqdm import tqdm
-
-    from edgead_runtime.preprocess import list_images, load_frame
-
-    folder = Path(folder)
-    if (folder / "train" / "good").is_dir():
-        folder = folder / "train" / "good"
-    if not folder.is_dir():
-        raise TrtBuildError(f"calibration folder '{folder}' does not exist; pass --calibration-data DIR of good images")
-    paths = list_images(folder)
-    if not paths:
-        raise TrtBuildError(f"'{folder}' has no images; int8 needs good images: --calibration-data DIR")
-    step = max(1, len(paths) // limit)
-    picked = paths[::step][:limit]
-    return np.stack([load_frame(p, size) for p in tqdm(picked, desc="calibration images", unit="img")])

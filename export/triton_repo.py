@@ -121,7 +121,7 @@ def _from_onnx(
             raise EdgeadError(f"'{source}' is not an .onnx graph or a TensorRT .engine; --format triton takes those")
         files = _copy_graph(source, target)
     else:  # a run directory: export (and check against torch) straight into the repository
-        from .onnx_export import write_onnx
+        from .onnx_format import write_onnx
 
         written = write_onnx(source, target, precision, "full")
         files, checks[:0] = [p for p in written.files if p.parent == version_dir], written.checks

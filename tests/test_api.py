@@ -39,7 +39,7 @@ def _bound(function, args: tuple, kwargs: dict) -> dict:
 
 def test_api_and_cli_call_the_same_functions_with_the_same_defaults(monkeypatch, tmp_path: Path) -> None:
     import edgead
-    import edgead.export.evaluate as evaluate_module
+    import edgead.evaluation as evaluate_module
     import edgead.export.formats as formats
     import edgead.train.fit as fit
     from edgead.cli import main

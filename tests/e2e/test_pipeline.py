@@ -197,7 +197,8 @@ def _corrupt_bank(src: Path, dst: Path, bank_shape: tuple[int, ...]) -> str:
 
 
 def test_export_parity_guard_catches_a_corrupted_graph(trained: Callable, tmp_path: Path) -> None:
-    from edgead.export.onnx_export import ExportParityError, verify
+    from edgead.export.onnx_export import verify
+    from edgead.export.parity import ExportParityError
     from edgead.train.run_dir import load_parity_frames, load_run
     from edgead_runtime.metadata import OUTPUT_NAMES
 

@@ -280,6 +280,81 @@ def test_asymmetric_uint8_qdq_is_an_error() -> None:
     assert {"q_asym", "dq_asym", "q_offset", "dq_offset"} <= nodes_flagged, report.text()
 
 
+def qdq_conv_model(bias_dtype: int) -> onnx.ModelProto:
+    """x -> Q/DQ -> Conv whose weight is INT8 + DequantizeLinear and whose bias is ``bias_dtype`` + DequantizeLinear
+    (what onnxruntime's quantize_static writes with QuantizeBias=True: an INT32 bias, scale = x scale * w scale)."""
+    bias = np.array([5, -3], np.int32 if bias_dtype == TensorProto.INT32 else np.int8)
+    inits = [
+        numpy_helper.from_array(np.array(0.02, np.float32), "s"),
+        numpy_helper.from_array(np.array(0, np.int8), "zp"),
+        numpy_helper.from_array(np.ones((2, 3, 1, 1), np.int8), "w_q"),
+        numpy_helper.from_array(np.array(0.01, np.float32), "w_s"),
+        numpy_helper.from_array(bias, "b_q"),
+        numpy_helper.from_array(np.array(0.0002, np.float32), "b_s"),
+    ]
+    nodes = [
+        cast_node(),
+        helper.make_node("Transpose", ["x"], ["nchw"], name="to_nchw", perm=[0, 3, 1, 2]),
+        helper.make_node("QuantizeLinear", ["nchw", "s", "zp"], ["q"], name="q_x"),
+        helper.make_node("DequantizeLinear", ["q", "s", "zp"], ["dq"], name="dq_x"),
+        helper.make_node("DequantizeLinear", ["w_q", "w_s"], ["w"], name="dq_w"),
+        helper.make_node("DequantizeLinear", ["b_q", "b_s"], ["b"], name="conv_bias_DequantizeLinear"),
+        helper.make_node("Conv", ["dq", "w", "b"], ["y"], name="conv"),
+    ]
+    return make_model(nodes, [out("y", ["batch", 2, H, W])], inits)
+
+
+@pytest.mark.parametrize("version", TRT_VERSIONS)
+def test_int32_bias_into_dequantize_linear_is_an_error_on_every_line(version: str) -> None:
+    """onnx/onnx-tensorrt#850: '..._DequantizeLinear: only activation types allowed as input to this layer'."""
+    report = diagnose(qdq_conv_model(TensorProto.INT32), "trt", version)
+    flagged = errors(report, "qdq")
+    assert [f.node for f in flagged] == ["conv_bias_DequantizeLinear"], report.text()
+    assert "'b_q' is INT32" in flagged[0].message and "QuantizeBias=False" in flagged[0].fix
+    assert diagnose(qdq_conv_model(TensorProto.INT8), "trt", version).ok  # INT8 inputs only: ready
+
+
+def test_fp4_dequantize_needs_10_8_and_int4_needs_10() -> None:
+    from edgead.export.doctor_types import DEQUANTIZE_INPUT_SINCE
+
+    assert DEQUANTIZE_INPUT_SINCE == {"INT8": "8.0", "FLOAT8E4M3FN": "9.0", "INT4": "10.0", "FLOAT4E2M1": "10.8"}
+
+
+@pytest.mark.parametrize(
+    ("version", "exponent_flagged", "base_flagged"),
+    [("8.5", True, True), ("8.6", True, True), ("10", True, True), ("11", False, False)],
+)
+def test_integer_pow_inputs_by_release(version: str, exponent_flagged: bool, base_flagged: bool) -> None:
+    """Changelog: integer exponent from 10.8, integer base from 10.12; "10" means every 10.x (JetPack's 10.3)."""
+    inits = [
+        numpy_helper.from_array(np.array(2, np.int32), "two_i"),
+        numpy_helper.from_array(np.array(2.0, np.float32), "two_f"),
+    ]
+    nodes = [
+        cast_node(),
+        helper.make_node("Pow", ["x", "two_i"], ["sq"], name="int_exponent"),
+        helper.make_node("Cast", ["image"], ["xi"], name="to_int", to=TensorProto.INT32),
+        helper.make_node("Pow", ["xi", "two_f"], ["yi"], name="int_base"),
+        helper.make_node("Pow", ["x", "two_f"], ["y"], name="float_pow"),
+    ]
+    model = make_model(nodes, [out(n, ["batch", H, W, 3], t) for n, t in (("sq", 1), ("yi", 6), ("y", 1))], inits)
+    flagged = {f.node for f in errors(diagnose(model, "trt", version), "dtype")}
+    assert ("int_exponent" in flagged) == exponent_flagged and ("int_base" in flagged) == base_flagged, flagged
+    assert "float_pow" not in flagged
+
+
+def test_reverse_sequence_takes_int32_from_8_6() -> None:
+    """onnx/onnx-tensorrt release/8.6-GA docs/operators.md: ReverseSequence FP32, FP16, INT32, INT8, BOOL."""
+    inits = [numpy_helper.from_array(np.full(W, H, np.int64), "lens")]
+    nodes = [
+        helper.make_node("Cast", ["image"], ["xi"], name="to_int", to=TensorProto.INT32),
+        helper.make_node("ReverseSequence", ["xi", "lens"], ["r"], name="reverse", batch_axis=2, time_axis=1),
+    ]
+    model = make_model(nodes, [out("r", ["batch", H, W, 3], TensorProto.INT32)], inits)
+    assert any(f.node == "reverse" for f in errors(diagnose(model, "trt", "8.5"), "dtype"))
+    assert not any(f.node == "reverse" for f in errors(diagnose(model, "trt", "8.6"), "dtype"))
+
+
 def test_opset_and_int64_rules_of_tensorrt_8() -> None:
     report = diagnose(clean_model(18), "trt", "8.5")
     assert errors(report, "opset") and "opset 18" in errors(report, "opset")[0].message

@@ -12,7 +12,7 @@ import pytest
 from onnx import numpy_helper
 
 from edgead.cli import main
-from edgead.export.onnx_export import ExportParityError
+from edgead.export.parity import ExportParityError
 from edgead_runtime.backends import open_backend
 from edgead_runtime.detector import Detector
 from edgead_runtime.errors import EdgeadError
@@ -93,7 +93,8 @@ def test_options_the_format_lacks_are_errors(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_parity_check_catches_an_ir_that_computes_other_numbers(tmp_path: Path) -> None:
-    from edgead.export.openvino_export import convert, onnx_metadata, verify_ir
+    from edgead.export.onnx_files import onnx_metadata
+    from edgead.export.openvino_export import convert, verify_ir
 
     good = tmp_path / "good.onnx"
     onnx.save(full_model(metadata()), good)

@@ -11,14 +11,9 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from edgead.export.precision import (
-    VARIANT_ATOL,
-    backbone_nodes,
-    calibration_frames,
-    quantize_int8,
-    reference_path,
-    to_fp16,
-)
+from edgead.export.calibration import calibration_set
+from edgead.export.parity import VARIANT_ATOL
+from edgead.export.precision import backbone_nodes, quantize_int8, reference_path, to_fp16
 from edgead.train.data import load_frames
 from edgead.train.metrics import evaluate
 from edgead.train.run_dir import load_parity_frames
@@ -93,7 +88,7 @@ def test_fp16_graph_runs_and_agrees_with_fp32_on_real_frames(fp16):
 def int8(request, trained, tmp_path_factory) -> tuple[object, Path]:
     t = trained(request.param)
     out = tmp_path_factory.mktemp(f"int8-{request.param}") / "model.int8.onnx"
-    return t, quantize_int8(t.onnx, out, calibration_frames(t.run, 16))
+    return t, quantize_int8(t.onnx, out, calibration_set(t.run, SIZE, 16)[0])
 
 
 def test_int8_graph_quantizes_backbone_convs_and_not_the_head(int8):
@@ -177,3 +172,16 @@ def test_metadata_without_precision_loads_as_fp32():
     assert data["precision"] == "int8"
     del data["precision"]
     assert ModelMetadata.from_json(json.dumps(data)).precision == "fp32"
+
+
+def test_int8_onnx_and_int8_engine_of_one_run_calibrate_on_the_same_images(trained):
+    from edgead.export.tensorrt_build import _calibration
+    from edgead.export.tensorrt_plan import BuildOptions
+
+    t = trained("patchcore")
+    frames, what = calibration_set(t.run, SIZE, 16)
+    assert what == "16 good training images" and frames.shape == (16, *SIZE, 3)
+    options, engine_frames = _calibration(BuildOptions(precision="int8", calibration_images=16), t.run, SIZE)
+    np.testing.assert_array_equal(engine_frames, frames)
+    assert options.calibration_data == t.run  # recorded, so the rebuild command calibrates on them again
+    np.testing.assert_array_equal(_calibration(options, t.onnx, SIZE)[1], frames)

@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import onnx
 import pytest
 
@@ -20,12 +19,11 @@ from edgead.export.formats import export
 from edgead.export.tensorrt_plan import (
     DEFAULT_BATCH,
     BuildOptions,
-    LayerTypes,
     ParserError,
     TrtBuildError,
-    calibration_frames,
     dla_decision,
     format_parser_errors,
+    fp32_nodes,
     fp32_pins,
     graph_precision,
     plan_build,
@@ -33,7 +31,6 @@ from edgead.export.tensorrt_plan import (
     version_rules,
 )
 from edgead_runtime.errors import EdgeadError, ModelFileError
-from edgead_runtime.preprocess import load_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
 from graphs import HEIGHT, WIDTH, full_model, metadata  # noqa: E402 - the runtime tests' real fixture graphs
@@ -247,16 +244,32 @@ def test_dla_decision_falls_back_to_the_gpu_when_the_device_has_none():
 
 
 def test_fp32_pins_keep_the_fp16_graphs_fp32_layers():
-    layers = [
-        LayerTypes("conv_fp16", "CONVOLUTION", ("HALF",)),
-        LayerTypes("knn_gemm", "MATRIX_MULTIPLY", ("FLOAT",)),
-        LayerTypes("knn_min", "REDUCE", ("FLOAT",)),
-        LayerTypes("bank", "CONSTANT", ("FLOAT",)),
-        LayerTypes("shape_of", "SHAPE", ("INT64",)),
-        LayerTypes("topk", "TOPK", ("FLOAT", "INT32")),
-        LayerTypes("cast_up", "CAST", ("FLOAT",)),
+    nodes = {"conv_fp16", "knn_gemm", "knn_min", "bank", "cast_up", "x__fp16__cast"}
+    float_nodes = {"knn_gemm", "knn_min", "cast_up"}  # from the ONNX value types (fp32_nodes)
+    layers = ["conv_fp16", "knn_gemm", "knn_gemm_7", "knn_min", "bank", "(Unnamed Layer* 3) [Shuffle]", "cast_up",
+              "x__fp16__cast", "conv_fp16_12"]  # fmt: skip
+    assert fp32_pins(layers, nodes, float_nodes) == ["knn_gemm", "knn_gemm_7", "knn_min", "cast_up"]
+
+
+def test_fp32_nodes_are_read_from_the_graphs_value_types(tmp_path):
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("Cast", ["image"], ["h"], name="to_half", to=TensorProto.FLOAT16),
+        helper.make_node("Mul", ["h", "h"], ["h2"], name="half_mul"),
+        helper.make_node("Cast", ["h2"], ["f"], name="to_float", to=TensorProto.FLOAT),
+        helper.make_node("Shape", ["f"], ["s"], name="shape_of"),
+        helper.make_node("ReduceMean", ["f"], ["score"], name="mean", axes=[1, 2, 3], keepdims=0),
     ]
-    assert fp32_pins(layers) == ["knn_gemm", "knn_min", "cast_up"]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("image", TensorProto.UINT8, ["n", 4, 4, 3])],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["n"]),
+         helper.make_tensor_value_info("s", TensorProto.INT64, [4])],
+    )  # fmt: skip
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    assert fp32_nodes(tmp_path / "m.onnx") == {"to_float", "mean"}
 
 
 def test_parser_errors_name_the_node(tmp_path):
@@ -339,21 +352,6 @@ def test_read_onnx_returns_the_metadata_json_unchanged(onnx_path, tmp_path):
         read_onnx(broken)
 
 
-def test_calibration_frames_are_good_training_images_through_prepare_frame(bottle):
-    frames = calibration_frames(bottle, SIZE, limit=4)
-    assert frames.dtype == np.uint8 and frames.shape == (4, HEIGHT, WIDTH, 3)
-    paths = sorted((bottle / "train" / "good").glob("*.png"))
-    step = max(1, len(paths) // 4)
-    np.testing.assert_array_equal(frames[1], load_frame(paths[step], SIZE))
-
-
-def test_calibration_frames_without_images_is_a_clear_error(tmp_path):
-    with pytest.raises(TrtBuildError, match="does not exist"):
-        calibration_frames(tmp_path / "missing", SIZE)
-    with pytest.raises(TrtBuildError, match="has no images"):
-        calibration_frames(tmp_path, SIZE)
-
-
 # ---------------------------------------------------------------- CLI and the format table
 
 
@@ -370,6 +368,7 @@ def test_build_args_parse_back_into_the_same_options(tmp_path):
         timing_cache=tmp_path / "cache.bin",
         dla_core=None,
         calibration_data=tmp_path / "good",
+        calibration_images=32,
     )
     args = build_parser(model_options=False).parse_args(["export", "m.onnx", "--format", "trt", *options.build_args()])
     parsed = BuildOptions(
@@ -382,6 +381,7 @@ def test_build_args_parse_back_into_the_same_options(tmp_path):
         args.timing_cache,
         args.dla_core,
         args.calibration_data,
+        args.calibration_images,
     )
     assert parsed == options
 

@@ -24,10 +24,12 @@ import pytest
 from onnx import TensorProto, helper
 
 from edgead.export.formats import export
-from edgead.export.precision import VARIANT_ATOL, quantize_int8
+from edgead.export.parity import VARIANT_ATOL
+from edgead.export.precision import quantize_int8
 from edgead.export.tensorrt_build import write_engine_file
-from edgead.export.tensorrt_plan import TrtBuildError, calibration_frames, read_onnx, version_rules
+from edgead.export.tensorrt_plan import TrtBuildError, read_onnx, version_rules
 from edgead_runtime.backends import open_backend
+from edgead_runtime.datasets import calibration_frames, good_images
 from edgead_runtime.engine_file import read_engine, sidecar_path
 from edgead_runtime.errors import EdgeadError
 
@@ -112,7 +114,7 @@ def test_fp32_engine_builds_runs_every_batch_and_reuses_the_timing_cache(trt_env
     _, meta, info = read_engine(engine)
     assert info.tensorrt_version == trt_env and info.batch == (1, 1, 4) and info.device
     assert meta.to_dict() == metadata().to_dict()
-    frames = calibration_frames(bottle, SIZE, limit=4)
+    frames = calibration_frames(good_images(bottle), SIZE, 4)
     with open_backend(engine) as backend:
         for n in (1, 3, 4):
             got, ref = backend.run(frames[:n]), _ort(fixture_onnx, frames[:n])
@@ -139,7 +141,7 @@ def test_int8_entropy_calibration_builds_an_engine_close_to_fp32(trt_env, fixtur
         fixture_onnx, engine, "int8", precision_mode="builder", calibration_data=bottle, max_batch=4
     )
     assert any("calibration images" in line for line in written.checks)
-    frames = calibration_frames(bottle, SIZE, limit=4)
+    frames = calibration_frames(good_images(bottle), SIZE, 4)
     got, ref = _engine_outputs(engine, frames), _ort(fixture_onnx, frames)
     np.testing.assert_allclose(got["raw_score"], ref["raw_score"], atol=0.05)
 
@@ -275,6 +277,21 @@ def test_timing_cache_from_another_tensorrt_is_replaced(monkeypatch, fixture_onn
     assert fakes.record.args("ITimingCache.serialize") == [(1,)]  # the new cache, with this build's entry only
 
 
+@pytest.mark.parametrize("content", [None, b"NOT A TIMING CACHE"], ids=["truncated", "foreign"])
+def test_a_timing_cache_tensorrt_cannot_read_is_replaced_not_a_crash(monkeypatch, fixture_onnx, tmp_path, content):
+    """``create_timing_cache`` returns None for bytes it cannot deserialize (Polygraphy's CreateConfig checks)."""
+    cache = tmp_path / "timing.cache"
+    install(monkeypatch, LINES["10"])
+    write_engine_file(fixture_onnx, tmp_path / "a.engine", "fp32", max_batch=2, timing_cache=cache)
+    good = cache.read_bytes()
+    cache.write_bytes(good[: len(good) // 2] if content is None else content)  # cut in half, or not a cache at all
+    fakes = install(monkeypatch, LINES["10"])
+    written = write_engine_file(fixture_onnx, tmp_path / "b.engine", "fp32", max_batch=2, timing_cache=cache)
+    assert any("is unreadable (truncated, or another TensorRT's format): started a new one" in line
+               for line in written.checks), written.checks  # fmt: skip
+    assert fakes.record.args("ITimingCache.serialize") == [(1,)] and cache.read_bytes() != content
+
+
 def test_dla_calls_and_the_engine_loads_on_the_same_core(monkeypatch, fixture_onnx, tmp_path):
     fakes = install(monkeypatch, LINES["8.6"], dla_cores=2)
     engine = tmp_path / "dla.engine"
@@ -350,10 +367,11 @@ def test_export_doctors_the_parsed_graph_once_before_the_build(monkeypatch, fixt
     assert "doctor:" not in capsys.readouterr().out
 
 
-def test_int8_from_a_run_dir_records_its_calibration_folder_and_the_rebuild_command_works(
+def test_int8_from_a_run_dir_records_the_run_as_calibration_data_and_the_rebuild_command_works(
     monkeypatch, trained, tmp_path, capsys
 ):
-    """The run's own data calibrate; the sidecar's rebuild command names that folder and rebuilds as printed."""
+    """The run's own fit images calibrate (as for its int8 .onnx); the sidecar's rebuild command names the run
+    directory, so the rebuild calibrates on the same images, and rebuilds as printed."""
     from edgead.cli import main
 
     install(monkeypatch, LINES["10"])
@@ -366,7 +384,7 @@ def test_int8_from_a_run_dir_records_its_calibration_folder_and_the_rebuild_comm
     for version in ("8.5", "10.x", "11.x"):  # the fp32 graph export wrote is doctored like any export
         assert f"doctor: patchcore.onnx for TensorRT {version}" in out
     info = read_engine(engine)[2]
-    assert info.build_args[-2:] == ["--calibration-data", str(Path(run.data).resolve())]
+    assert info.build_args[-2:] == ["--calibration-data", str(run.run)]
     command = next(line for line in written.checks if line.startswith("rebuild")).split(": ", 1)[1]
     argv = shlex.split(command)
     assert argv[:2] == ["edgead", "export"] and Path(argv[2]).resolve() == fp32.resolve()
@@ -418,3 +436,55 @@ def test_jetson_build_from_onnx_needs_no_torch(trained, tmp_path, name, precisio
 def test_make_fakes_names_the_cuda_module():
     with pytest.raises(ValueError, match="cuda_module"):
         make_fakes(cuda_module="pycuda")
+
+
+def _dequantize_input_types(path: Path) -> set[str]:
+    model = onnx.load(str(path))
+    inits = {t.name: t.data_type for t in model.graph.initializer}
+    types = {v.name: v.type.tensor_type.elem_type for v in onnx.shape_inference.infer_shapes(model).graph.value_info}
+    types.update(inits)
+    return {TensorProto.DataType.Name(types[n.input[0]]) for n in model.graph.node if n.op_type == "DequantizeLinear"}
+
+
+@pytest.mark.parametrize("line", ["8.5", "10", "11"])
+def test_an_int32_bias_qdq_graph_is_stopped_by_the_doctor_and_refused_by_the_parser(
+    monkeypatch, trained, tmp_path, line
+):
+    """onnxruntime's default QuantizeBias=True (edgead before this fix): the parser fails on every line."""
+    from edgead.export import precision
+    from edgead.export.calibration import calibration_set
+    from edgead.export.doctor import diagnose
+
+    t = trained("patchcore")
+    frames = calibration_set(t.run, (128, 128), 8)[0]
+    graph = _copy(t.onnx, tmp_path)
+    fixed = quantize_int8(graph, tmp_path / "patchcore.int8.onnx", frames)
+    assert _dequantize_input_types(fixed) == {"INT8"}  # weights and activations only: no INT32 bias
+    assert diagnose(fixed, "trt", line).ok
+    monkeypatch.setattr(precision, "INT8_EXTRA_OPTIONS", {"ActivationSymmetric": True, "WeightSymmetric": True})
+    old = quantize_int8(graph, tmp_path / "old.int8.onnx", frames)
+    assert _dequantize_input_types(old) == {"INT8", "INT32"}
+    assert {f.check for f in diagnose(old, "trt", line).findings if f.severity == "error"} == {"qdq"}
+    install(monkeypatch, LINES[line])
+    with pytest.raises(TrtBuildError, match="only activation types allowed as input to this layer"):
+        write_engine_file(old, tmp_path / "old.engine", "int8", doctor=False, max_batch=2)
+    with pytest.raises(TrtBuildError, match="no engine built: edgead doctor found errors"):
+        write_engine_file(old, tmp_path / "old.engine", "int8", max_batch=2)
+    written = write_engine_file(fixed, tmp_path / "fixed.engine", "int8", max_batch=2)
+    assert (tmp_path / "fixed.engine").is_file() and written.checks
+
+
+def test_8x_fp16_pins_come_from_the_onnx_types_not_from_itensor_dtype(monkeypatch, trained, tmp_path):
+    """Real 8.x computes ITensor.dtype itself while the network is defined; if it said FLOAT everywhere, pins read
+    from it would cover the backbone too and the "fp16" engine would be fp32."""
+    fakes = install(monkeypatch, LINES["8.5"])
+    fakes.trt.fake_definition_types = "float"
+    graph = _copy(trained("patchcore").onnx, tmp_path)
+    write_engine_file(graph, tmp_path / "m.engine", "fp16", max_batch=2)
+    variant = graph.with_name("patchcore.fp16.onnx")
+    conv = {n.name for n in onnx.load(variant).graph.node if n.op_type == "Conv"}
+    pinned = {a[0] for a in fakes.record.args("ILayer.precision")}
+    assert conv and pinned and not pinned & conv
+    from edgead.export.tensorrt_plan import fp32_nodes
+
+    assert pinned == fp32_nodes(variant)  # the fake names one layer per node, after the node

@@ -41,6 +41,7 @@ import onnx
 
 PLAN_MAGIC = b"FAKE-TENSORRT-PLAN\n"
 CACHE_MAGIC = b"FAKE-TENSORRT-TIMING-CACHE\n"
+ACTIVATION_TYPES_ONLY = "only activation types allowed as input to this layer."
 LINES = {"8.5": "8.5.2.2", "8.6": "8.6.1.6", "10": "10.3.0.26", "11": "11.0.0.14"}
 
 _ONNX_TO_TRT = {
@@ -160,8 +161,12 @@ def make_cudart(record: Recorder, devices: list[tuple[str, tuple[int, int]]], mo
     memory: dict[int, Any] = {}  # address -> ctypes buffer (device and pinned memory alike)
     ok = error.cudaSuccess
 
+    failures: dict[str, int] = {}  # test hook: {"cudaMallocHost": 2} fails the 2nd pinned allocation, as out of memory
+
     def alloc(what: str, size: int) -> tuple[Any, int]:
         record(what, size)
+        if failures.get(what) == len(record.args(what)):
+            return error.cudaErrorMemoryAllocation, 0
         buf = (ctypes.c_uint8 * size)()
         memory[ctypes.addressof(buf)] = buf
         return ok, ctypes.addressof(buf)
@@ -190,7 +195,7 @@ def make_cudart(record: Recorder, devices: list[tuple[str, tuple[int, int]]], mo
 
     def stream_create() -> tuple[Any, _Stream]:
         record("cudaStreamCreate")
-        streams.append(_Stream(0x5000 + len(streams)))
+        streams.append(_Stream(0x5000 + len(record.args("cudaStreamCreate"))))
         return ok, streams[-1]
 
     cudart.cudaError_t = error
@@ -206,7 +211,16 @@ def make_cudart(record: Recorder, devices: list[tuple[str, tuple[int, int]]], mo
     cudart.cudaGetErrorName = lambda err: (ok, error(int(err)).name.encode())
     cudart.cudaStreamCreate = stream_create
     cudart.cudaStreamSynchronize = lambda stream: record("cudaStreamSynchronize") or (ok,)
-    cudart.cudaStreamDestroy = lambda stream: record("cudaStreamDestroy") or (ok,)
+
+    def stream_destroy(stream: _Stream) -> tuple[Any]:
+        record("cudaStreamDestroy")
+        if stream not in streams:
+            return (error.cudaErrorInvalidValue,)
+        streams.remove(stream)
+        return (ok,)
+
+    cudart.cudaStreamDestroy = stream_destroy
+    cudart.live_streams = streams  # test hook: streams never destroyed
     cudart.cudaMalloc = lambda size: alloc("cudaMalloc", size)
     cudart.cudaMallocHost = lambda size: alloc("cudaMallocHost", size)
     cudart.cudaFree = lambda ptr: free("cudaFree", ptr)
@@ -216,6 +230,7 @@ def make_cudart(record: Recorder, devices: list[tuple[str, tuple[int, int]]], mo
         "cudaMemcpyAsync", dst, src, count, direction, stream
     )
     cudart.live_allocations = memory  # test hook: what was never freed
+    cudart.fail_allocation = failures
     return cudart
 
 
@@ -301,7 +316,18 @@ def make_tensorrt(version: str, record: Recorder, dla_cores: int = 0) -> types.M
     ):
         if name in trt.DataType.__members__:
             setattr(trt, alias, trt.DataType[name])
-    trt.nptype = lambda dtype: _NUMPY[trt.DataType(int(dtype)).name]
+
+    def nptype(dtype: Any) -> Any:
+        """As python/packaging/tensorrt/__init__.py of the line: 8.5.x builds its map with ``np.bool`` (an
+        AttributeError on numpy 1.24-1.26: NVIDIA/TensorRT#2557, fixed in 8.6 with ``np.bool_``)."""
+        numpy_bool = np.bool if line == "8.5" else np.bool_  # attribute access, as the real map does
+        mapping = {**_NUMPY, "BOOL": numpy_bool}
+        name = trt.DataType(int(dtype)).name
+        if name not in mapping:
+            raise TypeError("Could not resolve TensorRT datatype to an equivalent numpy datatype.")
+        return mapping[name]
+
+    trt.nptype = nptype
     trt.MemoryPoolType = enum.IntEnum(
         "MemoryPoolType", {"WORKSPACE": 0, "DLA_MANAGED_SRAM": 1, "DLA_LOCAL_DRAM": 2, "DLA_GLOBAL_DRAM": 3}
     )
@@ -312,9 +338,27 @@ def make_tensorrt(version: str, record: Recorder, dla_cores: int = 0) -> types.M
     if not eight:
         trt.TensorIOMode = enum.IntEnum("TensorIOMode", {"NONE": 0, "INPUT": 1, "OUTPUT": 2})
 
+    # DequantizeLinear input types: "INT8" (8.5-GA, 8.6-GA operators.md), "INT8, FP8, INT4" (10.0-GA; FP4 from 10.8,
+    # so not in this fake's 10.3), "INT8, FP8, FP4, INT4" (10.15, carried to 11)
+    dequantize_inputs = {onnx.TensorProto.INT8}
+    if not eight:
+        dequantize_inputs |= {onnx.TensorProto.FLOAT8E4M3FN, onnx.TensorProto.INT4}
+    if eleven:
+        dequantize_inputs.add(onnx.TensorProto.FLOAT4E2M1)
+
     def dtype_of(onnx_type: int) -> Any:
         name = _ONNX_TO_TRT.get(onnx_type, "FLOAT")
         return trt.DataType["INT32" if name == "INT64" and eight else name]  # 8.x: INT64 becomes INT32
+
+    # ITensor.dtype while the network is being defined: this fake takes it from ONNX shape inference; real 8.x computes
+    # its own, so a test can set trt.fake_definition_types = "float" (every float tensor reports FLOAT) to show that
+    # edgead's fp16 pins do not depend on it
+    trt.fake_definition_types = "onnx"
+
+    def definition_type(onnx_type: int) -> Any:
+        if trt.fake_definition_types == "float" and onnx_type == onnx.TensorProto.FLOAT16:
+            return trt.DataType.FLOAT
+        return dtype_of(onnx_type)
 
     class ILogger:
         Severity = enum.IntEnum("Severity", {"INTERNAL_ERROR": 0, "ERROR": 1, "WARNING": 2, "INFO": 3, "VERBOSE": 4})
@@ -417,13 +461,18 @@ def make_tensorrt(version: str, record: Recorder, dla_cores: int = 0) -> types.M
                 self.errors.append(error("the ONNX parser needs an explicit-batch network (EXPLICIT_BATCH)", -1))
                 return False
             model = onnx.load(path, load_external_data=False)
+            types_ = _tensor_types(model)
             for i, node in enumerate(model.graph.node):
                 if node.domain not in ("", "ai.onnx"):
                     msg = f"No importer registered for op: {node.op_type}"
                     self.errors.append(error(msg, i, node.name, node.op_type))
+                elif node.op_type == "DequantizeLinear" and types_.get(node.input[0]) not in dequantize_inputs:
+                    # IDequantizeLayer takes quantized types only (onnx/onnx-tensorrt docs/operators.md per
+                    # release; an INT32 bias fails as in microsoft/onnxruntime#14229's trtexec log)
+                    msg = f"Invalid Node - {node.name}\n{node.name}: {ACTIVATION_TYPES_ONLY}"
+                    self.errors.append(error(msg, i, node.name, node.op_type))
             if self.errors:
                 return False
-            types_ = _tensor_types(model)
             initializers = {t.name for t in model.graph.initializer}
             net = self.network
             net.onnx_path = str(path)
@@ -434,7 +483,8 @@ def make_tensorrt(version: str, record: Recorder, dla_cores: int = 0) -> types.M
                 net.outputs.append(ITensor(value.name, dtype_of(value.type.tensor_type.elem_type), _shape(value)))
             layer = ILayer if eleven else WeakLayer
             for i, node in enumerate(model.graph.node):
-                outputs = [ITensor(o, dtype_of(types_.get(o, onnx.TensorProto.FLOAT)), ()) for o in node.output if o]
+                kinds = [(o, types_.get(o, onnx.TensorProto.FLOAT)) for o in node.output if o]
+                outputs = [ITensor(o, definition_type(kind), ()) for o, kind in kinds]
                 net.layers.append(
                     layer(node.name or f"node_{i}", _LAYER_OF_OP.get(node.op_type, "ELEMENTWISE"), outputs)
                 )
@@ -500,14 +550,18 @@ def make_tensorrt(version: str, record: Recorder, dla_cores: int = 0) -> types.M
             self.profiles.append(profile)
             return len(self.profiles) - 1
 
-        def create_timing_cache(self, serialized_timing_cache: bytes) -> ITimingCache:
+        def create_timing_cache(self, serialized_timing_cache: bytes) -> ITimingCache | None:
+            """None for bytes that do not deserialize, as the real one (nullptr; Polygraphy and trtexec check)."""
             data = bytes(serialized_timing_cache)
             record("IBuilderConfig.create_timing_cache", len(data))
             if not data:
                 return ITimingCache(owner, [])
-            if not data.startswith(CACHE_MAGIC):
-                raise RuntimeError("fake tensorrt: not a timing cache")
-            body = json.loads(data[len(CACHE_MAGIC) :])
+            try:
+                if not data.startswith(CACHE_MAGIC):
+                    raise ValueError("not a timing cache")
+                body = json.loads(data[len(CACHE_MAGIC) :])
+            except ValueError:
+                return None
             return ITimingCache(body["owner"], list(body["entries"]))
 
         def set_timing_cache(self, cache: ITimingCache, ignore_mismatch: bool) -> bool:

@@ -200,7 +200,7 @@ def test_runtime_tensorrt_modules_import_without_torch_or_onnx() -> None:
 
 
 def test_tensorrt_provider_options_for_fp16_and_an_engine_cache(tmp_path: Path) -> None:
-    options = tensorrt_provider_options("fp16", tmp_path / "cache", device_id=1, workspace_gb=2)
+    options = tensorrt_provider_options("fp16", tmp_path / "cache", device_id=1, workspace_gb=2, ort_version="1.17.0")
     assert options["trt_fp16_enable"] == "True" and options["trt_int8_enable"] == "False"
     assert options["trt_engine_cache_enable"] == "True"
     assert options["trt_engine_cache_path"] == str(tmp_path / "cache")
@@ -226,13 +226,41 @@ def test_ort_trt_hands_every_option_to_the_tensorrt_provider(
     monkeypatch.setattr(onnxruntime_gpu.OnnxRuntimeBackend, "_open", classmethod(record))
     cache = tmp_path / "cache"
     open_backend(model_path, "ort-trt", precision="f16", engine_cache_dir=cache, device_id=1, workspace_gb=1.5)
-    assert opened["providers"] == tensorrt_providers("fp16", cache, 1, 1.5)
+    assert opened["providers"] == tensorrt_providers("fp16", cache, 1, 1.5, input_size=metadata().size)
     trt_name, trt_options = opened["providers"][0]
     assert trt_name == TRT_EP and trt_options["trt_max_workspace_size"] == str(3 << 29)
     assert trt_options["trt_fp16_enable"] == "True" and trt_options["device_id"] == "1"
     assert opened["providers"][1:] == [(CUDA_EP, {"device_id": "1"}), CPU_EP] and cache.is_dir()
     with pytest.raises(BackendError, match="workspace_gb must be > 0, got 0"):
         tensorrt_provider_options(workspace_gb=0)
+
+
+def test_onnxruntime_1_16_gets_no_timing_cache_path_which_it_would_reject(tmp_path: Path) -> None:
+    """``trt_timing_cache_path`` is new in onnxruntime 1.17 (microsoft/onnxruntime#17865); 1.16 rejects unknown keys."""
+    old = tensorrt_provider_options("fp32", tmp_path, ort_version="1.16.3")
+    assert "trt_timing_cache_path" not in old and old["trt_timing_cache_enable"] == "True"
+    assert old["trt_engine_cache_path"] == str(tmp_path)  # where 1.16 keeps the timing cache too
+    assert tensorrt_provider_options("fp32", tmp_path, ort_version="1.17.1")["trt_timing_cache_path"] == str(tmp_path)
+
+
+def test_ort_trt_gives_the_engine_one_profile_for_every_batch(model_path: Path, monkeypatch) -> None:
+    """Without trt_profile_*_shapes the provider builds a new engine for each new batch size."""
+    opened = {}
+    monkeypatch.setattr(onnxruntime_gpu, "_check_available", lambda requested: None)
+    monkeypatch.setattr(onnxruntime_gpu.OnnxRuntimeBackend, "_open",
+                        classmethod(lambda cls, path, options: opened.update(providers=options.providers)))  # fmt: skip
+    open_backend(model_path, "ort-trt", max_batch=16)
+    options = opened["providers"][0][1]
+    height, width = metadata().size
+    assert options["trt_profile_min_shapes"] == f"image:1x{height}x{width}x3"
+    assert options["trt_profile_opt_shapes"] == f"image:1x{height}x{width}x3"
+    assert options["trt_profile_max_shapes"] == f"image:16x{height}x{width}x3"
+
+
+def test_ort_trt_refuses_int8_on_a_graph_without_qdq(model_path: Path) -> None:
+    """TensorRT's int8 flag on an fp32 graph without a calibration table would run it without int8, silently."""
+    with pytest.raises(BackendError, match=r"ort-trt int8 runs a Q/DQ graph, and '.*' is fp32.*--precision int8"):
+        open_backend(model_path, "ort-trt", precision="int8")
 
 
 def test_providers_error_names_the_missing_ones_and_the_fix() -> None:

@@ -153,3 +153,26 @@ def test_import_cudart_without_cuda_python_says_how_to_install_it(monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(BackendError, match="cuda-python is not installed.*pip install"):
         import_cudart()
+
+
+def test_an_8_5_engine_opens_with_numpy_1_24_to_1_26_where_trt_nptype_fails(monkeypatch, tmp_path, model_path):
+    """TensorRT 8.5.x's ``nptype`` reads ``np.bool``, which numpy 1.24-1.26 lack (NVIDIA/TensorRT#2557)."""
+    fakes = install(monkeypatch, LINES["8.5"])
+    engine = engine_file(fakes, tmp_path, model_path)
+    monkeypatch.delattr(np, "bool", raising=False)  # what numpy 1.24-1.26 look like to `np.bool`
+    with pytest.raises(AttributeError):
+        fakes.trt.nptype(fakes.trt.float32)  # the fake fails as 8.5.2 does
+    with open_backend(engine) as backend:
+        assert backend.run(_frames(2))["score"].dtype == np.float32
+
+
+@pytest.mark.parametrize("failing", [("cudaMalloc", 3), ("cudaMallocHost", 2), ("cudaMallocHost", 5)])
+def test_a_failed_allocation_in_open_frees_everything_allocated_before_it(monkeypatch, tmp_path, model_path, failing):
+    fakes = install(monkeypatch, LINES["10"])
+    engine = engine_file(fakes, tmp_path, model_path)
+    before = set(fakes.cudart.live_allocations)
+    fakes.cudart.fail_allocation[failing[0]] = failing[1]  # that call runs out of memory
+    with pytest.raises(BackendError, match=f"CUDA {failing[0]}.* failed: cudaErrorMemoryAllocation"):
+        open_backend(engine)
+    assert set(fakes.cudart.live_allocations) == before, "device or pinned memory leaked"
+    assert not fakes.cudart.live_streams, "the CUDA stream leaked"

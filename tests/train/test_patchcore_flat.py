@@ -59,7 +59,7 @@ def test_distances_on_a_flat_surface_match_float64_also_on_training_frames(flat_
 @pytest.mark.slow  # a full train + export at 256 px: ~15 s on an idle 2-core machine, minutes on a busy one
 def test_export_of_a_flat_surface_model_passes_the_unchanged_parity_check(flat_dir: Path, tmp_path: Path) -> None:
     from edgead.cli import main
-    from edgead.export.onnx_export import PARITY_RTOL
+    from edgead.export.parity import PARITY_RTOL
 
     assert PARITY_RTOL == 1e-4  # the check stays as strict as it was when it caught this fault
     run, out = tmp_path / "run", tmp_path / "flat.onnx"

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendError, EdgeadError
+from ..errors import BackendError, EdgeadError, ModelFileError
+from ..metadata import INPUT_NAME, METADATA_KEY, ModelMetadata, embedded_metadata
 from ..names import precision as canonical_precision
 from ..ort_install import conflict, import_onnxruntime
 from .onnxruntime import OnnxRuntimeBackend, OrtOptions
@@ -27,6 +28,10 @@ GPU_HINT = (
     "wheel for your JetPack, see docs/gpu.md)"
 )
 PRECISIONS = ("fp32", "fp16", "int8")
+MAX_BATCH = 8  # the profile's largest batch, as `edgead export --format trt` (tensorrt_plan.DEFAULT_BATCH)
+# `trt_timing_cache_path` is new in onnxruntime 1.17 (microsoft/onnxruntime#17865); 1.16 rejects the unknown key
+# and falls back to CUDA ("Invalid TensorRT EP option", #21484), and keeps its timing cache beside the engines.
+TIMING_CACHE_PATH_SINCE = (1, 17)
 
 
 def providers_error(requested: list[str], available: list[str], version: str) -> str | None:
@@ -37,21 +42,30 @@ def providers_error(requested: list[str], available: list[str], version: str) ->
     return f"onnxruntime {version} has no {', '.join(missing)} (it has {', '.join(available)}): {GPU_HINT}"
 
 
+def _precision(precision: str) -> str:
+    try:
+        return canonical_precision(precision, PRECISIONS, "ort-trt precision")
+    except EdgeadError as exc:
+        raise BackendError(str(exc)) from None
+
+
 def tensorrt_provider_options(
     precision: str = "fp32",
     engine_cache_dir: str | Path | None = None,
     device_id: int = 0,
     workspace_gb: float | None = None,
+    input_size: tuple[int, int] | None = None,
+    max_batch: int = MAX_BATCH,
+    ort_version: str | None = None,
 ) -> dict[str, str]:
     """TensorRT execution provider options (onnxruntime's names) for ``precision`` and an engine cache.
 
     int8 means a Q/DQ graph (``edgead export --precision int8``): its scales come from the graph,
-    so no calibration table is involved. The timing cache sits beside the engines.
+    so no calibration table is involved. The timing cache sits beside the engines. ``input_size`` (height,
+    width) gives the engine one profile, batch 1..``max_batch`` (``trt_profile_min/opt/max_shapes``), so a new
+    batch size does not rebuild it. ``ort_version``: the onnxruntime the options are for (default: installed).
     """
-    try:
-        precision = canonical_precision(precision, PRECISIONS, "ort-trt precision")
-    except EdgeadError as exc:
-        raise BackendError(str(exc)) from None
+    precision = _precision(precision)
     options = {
         "device_id": str(device_id),
         "trt_fp16_enable": str(precision == "fp16"),
@@ -59,28 +73,52 @@ def tensorrt_provider_options(
     }
     if engine_cache_dir is not None:
         cache = str(Path(engine_cache_dir))
-        options.update(
-            trt_engine_cache_enable="True",
-            trt_engine_cache_path=cache,
-            trt_timing_cache_enable="True",
-            trt_timing_cache_path=cache,
-        )
+        options.update(trt_engine_cache_enable="True", trt_engine_cache_path=cache, trt_timing_cache_enable="True")
+        if ort_version is None:
+            import onnxruntime as ort
+
+            ort_version = ort.__version__
+        from ..engine_file import parse_version
+
+        if parse_version(ort_version)[:2] >= TIMING_CACHE_PATH_SINCE:
+            options["trt_timing_cache_path"] = cache
     if workspace_gb is not None:
         if not workspace_gb > 0:
             raise BackendError(f"ort-trt workspace_gb must be > 0, got {workspace_gb}")
         options["trt_max_workspace_size"] = str(int(workspace_gb * (1 << 30)))
+    if input_size is not None:
+        if max_batch < 1:
+            raise BackendError(f"ort-trt max_batch must be at least 1, got {max_batch}")
+        frame = "x".join(str(d) for d in (*input_size, 3))
+        options.update(
+            trt_profile_min_shapes=f"{INPUT_NAME}:1x{frame}",
+            trt_profile_opt_shapes=f"{INPUT_NAME}:1x{frame}",
+            trt_profile_max_shapes=f"{INPUT_NAME}:{max_batch}x{frame}",
+        )
     return options
 
 
-def tensorrt_providers(
-    precision: str = "fp32",
-    engine_cache_dir: str | Path | None = None,
-    device_id: int = 0,
-    workspace_gb: float | None = None,
-) -> list[Any]:
-    """The provider list ``ort-trt`` opens a session with: TensorRT (with its options), then CUDA, then CPU."""
-    trt_options = tensorrt_provider_options(precision, engine_cache_dir, device_id, workspace_gb)
-    return [(TRT_EP, trt_options), (CUDA_EP, {"device_id": str(device_id)}), CPU_EP]
+def tensorrt_providers(precision: str = "fp32", *args: Any, **kwargs: Any) -> list[Any]:
+    """The provider list ``ort-trt`` opens a session with: TensorRT (``tensorrt_provider_options``), CUDA, CPU."""
+    trt_options = tensorrt_provider_options(precision, *args, **kwargs)
+    device = trt_options["device_id"]
+    return [(TRT_EP, trt_options), (CUDA_EP, {"device_id": device}), CPU_EP]
+
+
+def graph_metadata(path: str | Path) -> ModelMetadata:
+    """The edgead metadata of an ``.onnx``, read by onnxruntime on the CPU (no TensorRT build, no onnx package)."""
+    import onnxruntime as ort
+
+    if not Path(path).is_file():
+        raise ModelFileError(f"model file '{path}' does not exist; check the path or run `edgead export`")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises a family of pybind classes (InvalidProtobuf, Fail, ...)
+        raise ModelFileError(f"onnxruntime cannot load '{path}' ({exc}); export it again") from exc
+    text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    return embedded_metadata(text, path, "metadata_props", "onnx")
 
 
 def _check_available(requested: list[str]) -> None:
@@ -108,6 +146,8 @@ class OrtTensorRTOptions:
     workspace_gb: float | None = option(
         None, flag="--workspace-gb", type=float, metavar="GB", help="TensorRT builder workspace limit"
     )
+    # the engine's one profile takes batches 1..max_batch (trt_profile_*_shapes), so no rebuild per batch size
+    max_batch: int = option(MAX_BATCH)
 
 
 @dataclass(frozen=True)
@@ -124,7 +164,18 @@ class OrtTensorRTBackend(OnnxRuntimeBackend):
     def _open(cls, path: str | Path, options: OrtTensorRTOptions) -> OrtTensorRTBackend:  # type: ignore[override]
         """TensorRT provider first, CUDA for nodes TensorRT does not take, CPU last."""
         o = options
-        providers = tensorrt_providers(o.precision, o.engine_cache_dir, o.device_id, o.workspace_gb)
+        metadata = graph_metadata(path)
+        if _precision(o.precision) == "int8" and metadata.precision != "int8":
+            # as the native path (tensorrt_plan): TensorRT's int8 flag on a graph without Q/DQ and without a
+            # calibration table runs fp32/fp16 kernels, silently
+            raise BackendError(
+                f"ort-trt int8 runs a Q/DQ graph, and '{path}' is {metadata.precision}: export its int8 variant "
+                "(`edgead export MODEL.onnx --format onnx --precision int8 --calibration-data DIR`) and open that"
+            )
+        providers = tensorrt_providers(
+            o.precision, o.engine_cache_dir, o.device_id, o.workspace_gb, input_size=metadata.size,
+            max_batch=o.max_batch,
+        )  # fmt: skip
         _check_available([TRT_EP, CUDA_EP])
         if o.engine_cache_dir is not None:
             Path(o.engine_cache_dir).mkdir(parents=True, exist_ok=True)

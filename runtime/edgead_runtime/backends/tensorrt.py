@@ -61,6 +61,30 @@ def import_cudart() -> Any:
     return cudart
 
 
+# TensorRT DataType name -> numpy. Not ``trt.nptype``: 8.5.x builds its map with ``np.bool``, which numpy
+# 1.24-1.26 do not have (removed in 1.24, back in 2.0), so on JetPack 5 no engine would open (NVIDIA/TensorRT#2557,
+# #2701: "The fix will be in TRT 8.6"; 8.6's python/packaging/tensorrt/__init__.py maps ``bool: np.bool_``).
+_NUMPY_OF_TRT = {
+    "FLOAT": "float32",
+    "HALF": "float16",
+    "INT8": "int8",
+    "INT32": "int32",
+    "INT64": "int64",  # 10+
+    "BOOL": "bool",  # numpy's np.bool_, whatever the numpy version
+    "UINT8": "uint8",
+}
+
+
+def numpy_dtype(trt_dtype: Any) -> np.dtype:
+    """The numpy dtype of a TensorRT ``DataType`` (an edgead engine's I/O is uint8 in, float32/fp16 out)."""
+    name = getattr(trt_dtype, "name", str(trt_dtype).rpartition(".")[2])
+    if name not in _NUMPY_OF_TRT:
+        raise BackendError(f"engine tensor type {name} has no numpy type; edgead engines use {list(_NUMPY_OF_TRT)}")
+    import numpy as np
+
+    return np.dtype(_NUMPY_OF_TRT[name])
+
+
 def io_api(tensorrt_version: str) -> str:
     """'binding' for TensorRT 8.x, 'tensor' (names + execute_async_v3) for 10 and later."""
     from ..engine_file import parse_version
@@ -125,9 +149,7 @@ class _TensorIO:
         return self.engine.get_tensor_mode(name) == self.trt.TensorIOMode.INPUT
 
     def dtype(self, name: str) -> np.dtype:
-        import numpy as np
-
-        return np.dtype(self.trt.nptype(self.engine.get_tensor_dtype(name)))
+        return numpy_dtype(self.engine.get_tensor_dtype(name))
 
     def engine_shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.engine.get_tensor_shape(name))
@@ -161,9 +183,7 @@ class _BindingIO:
         return bool(self.engine.binding_is_input(self.index[name]))
 
     def dtype(self, name: str) -> np.dtype:
-        import numpy as np
-
-        return np.dtype(self.trt.nptype(self.engine.get_binding_dtype(self.index[name])))
+        return numpy_dtype(self.engine.get_binding_dtype(self.index[name]))
 
     def engine_shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.engine.get_binding_shape(self.index[name]))
@@ -237,7 +257,11 @@ class TensorRTBackend(Backend):
         self.min_batch, self.max_batch = profile[0][0], profile[-1][0]
         outputs = {n: self._dims(self.io.engine_shape(n)) for n in self.io.names if n not in inputs}
         super().__init__(path, metadata, inputs[0], self._dims(self.io.engine_shape(inputs[0])), outputs)
-        self._allocate()
+        try:
+            self._allocate()
+        except BaseException:
+            self.close()  # a later allocation failed: free the stream and the buffers already allocated
+            raise
 
     def _dims(self, shape: tuple[int, ...]) -> tuple[Dim, ...]:
         return tuple(f"batch<={self.max_batch}" if d < 0 else d for d in shape)
@@ -284,7 +308,11 @@ class TensorRTBackend(Backend):
             dtype = self.io.dtype(name)
             nbytes = max(int(np.prod(shape)) * dtype.itemsize, 1)
             device_address = int(cuda_check(cudart, cudart.cudaMalloc(nbytes), f"cudaMalloc({nbytes})"))
-            host_address = int(cuda_check(cudart, cudart.cudaMallocHost(nbytes), f"cudaMallocHost({nbytes})"))
+            try:
+                host_address = int(cuda_check(cudart, cudart.cudaMallocHost(nbytes), f"cudaMallocHost({nbytes})"))
+            except BaseException:
+                cudart.cudaFree(device_address)  # not in self._buffers yet, so close() would not free it
+                raise
             raw = np.ctypeslib.as_array((ctypes.c_uint8 * nbytes).from_address(host_address))
             host = raw[: nbytes - nbytes % dtype.itemsize].view(dtype)
             self._buffers.append(_Buffer(name, dtype, device_address, host_address, host))

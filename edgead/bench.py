@@ -1,4 +1,7 @@
-"""``edgead bench``: a run's torch eager forward and its exported graphs, timed round-robin in one run."""
+"""``edgead bench``: a run's torch eager forward and its exported graphs, timed round-robin in one run.
+
+A command over a run and its exported files (not an export step); graph-only timing is ``edgead-runtime bench``.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """``edgead evaluate``: metrics of an exported model, computed through the runtime.
 
+A command over an exported file (not an export step): it reads the test split with ``edgead.train.data`` and
+scores with ``edgead.train.metrics``; torch is imported only for ``--compare-torch``.
+
 Frames go through the runtime's preprocessing and the exported graph on a runtime backend, just as
 in deployment. With a run directory the torch model scores the same frames too, and the largest
 differences and both sets of metrics are reported side by side.
@@ -91,7 +94,7 @@ def _compare_torch(
     batch: int,
     device: str,
 ) -> dict[str, Any]:
-    from edgead.export.onnx_export import max_differences
+    from edgead.export.parity import max_differences
     from edgead.train.device import prepare, resolve_device
     from edgead.train.fit import run_graph
     from edgead.train.run_dir import load_run
