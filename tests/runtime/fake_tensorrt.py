@@ -707,7 +707,11 @@ def make_tensorrt(version: str, record: Recorder, dla_cores: int = 0) -> types.M
 
             header = self.engine.header
             if self.engine.session is None:
-                self.engine.session = ort.InferenceSession(header.onnx, providers=["CPUExecutionProvider"])
+                # Q/DQ computed as written, like TensorRT's int32 accumulation: ONNX Runtime's fused int8 kernels
+                # saturate on AVX2-only CPUs (export/parity.py, onnxruntime_outputs)
+                options = ort.SessionOptions()
+                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+                self.engine.session = ort.InferenceSession(header.onnx, options, providers=["CPUExecutionProvider"])
             feeds = {}
             for info in header.inputs:
                 shape, dtype = self.shapes[info.name], np.dtype(_NUMPY[info.dtype])
