@@ -19,6 +19,10 @@ CHUNK = 8192  # points per parallel work item: its distances, radii and running 
 # A cluster is re-examined when |c - c_j|^2 < 4 r_j^2 (1 + slack): the slack covers float32 rounding of the
 # squared distances (~1e-6 relative), so rounding can never skip a point that moves.
 PRUNE_SLACK = 1e-4
+# Reassociation lets LLVM vectorize the sum of squares over the dimensions (3.4x on AVX-512 here); no flag that
+# assumes finite values, because the distances start at inf. The order of the sum is fixed at compile time, so
+# the selection stays deterministic and independent of the thread count.
+FASTMATH = {"reassoc", "contract"}
 
 
 def random_projection(dim: int, out_dim: int) -> torch.Tensor:
@@ -71,7 +75,7 @@ def _greedy_k_center(points: np.ndarray, count: int, first: int) -> np.ndarray:
     return selected
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
 def _near_clusters(centres: np.ndarray, i: int, radius: np.ndarray, visit: np.ndarray) -> None:
     """visit[j] for j < i: can a point of centre j be closer to the new centre ``centres[i]``?"""
     for j in prange(i):
@@ -82,7 +86,7 @@ def _near_clusters(centres: np.ndarray, i: int, radius: np.ndarray, visit: np.nd
         visit[j] = s < 4.0 * radius[j] * (1.0 + PRUNE_SLACK)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
 def _step(points, centre, new, visit, changed, owner, min_dist, chunk_max, chunk_arg, chunk_radius):
     """One pass over the points: for those of visited clusters, the exact squared distance to ``centre`` and the
     minimum update; per chunk, the radius of each changed cluster and the farthest point (first on ties)."""
