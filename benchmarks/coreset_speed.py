@@ -44,34 +44,11 @@ def dense_steps(points: torch.Tensor, count: int, first: int) -> Iterator[int]:
     min_dist = torch.full((points.shape[0],), float("inf"))
     selected = first
     for _ in range(count):
+        yield selected
         centre = points[selected]
         dist = sq_norms - 2.0 * (points @ centre) + centre.dot(centre)
         torch.minimum(min_dist, dist, out=min_dist)
         selected = int(torch.argmax(min_dist))
-        yield selected
-
-
-def pruned_steps(points: np.ndarray, count: int, first: int, visited: list[int] | None) -> Iterator[int]:
-    """coreset._greedy_k_center, one step per ``next``."""
-    n, dim = points.shape
-    n_chunks = (n + coreset.CHUNK - 1) // coreset.CHUNK
-    min_dist, owner = np.full(n, np.inf, dtype=np.float32), np.zeros(n, dtype=np.int32)
-    radius, centres = np.zeros(count, dtype=np.float32), np.empty((count, dim), dtype=np.float32)
-    visit = np.ones(count, dtype=np.bool_)
-    chunk_max, chunk_arg = np.empty(n_chunks, dtype=np.float32), np.empty(n_chunks, dtype=np.int64)
-    chunk_radius = np.zeros((n_chunks, count), dtype=np.float32)
-    selected = first
-    for i in range(count):
-        centres[i] = points[selected]
-        if i > 0:
-            coreset._near_clusters(centres, i, radius, visit)
-        changed = np.append(np.flatnonzero(visit[:i]), i).astype(np.int64)
-        if visited is not None:
-            visited.append(int(np.bincount(owner, minlength=count)[:i][visit[:i]].sum()) if i else n)
-        coreset._step(points, centres[i], i, visit, changed, owner, min_dist, chunk_max, chunk_arg, chunk_radius)
-        radius[changed] = chunk_radius[:, changed].max(0)
-        selected = int(chunk_arg[int(np.argmax(chunk_max))])
-        yield selected
 
 
 def main() -> None:
@@ -87,10 +64,10 @@ def main() -> None:
     points = features @ coreset.random_projection(dim, 128)
     first = int(torch.randint(n, (1,)))
     array = np.ascontiguousarray(points.numpy())
-    list(pruned_steps(array, 3, first, None))  # compiled kernels loaded before timing
+    list(coreset.greedy_steps(array, 3, first))  # compiled kernels loaded before timing
     visited: list[int] | None = [] if args.visited else None
     before_steps = min(args.before_steps or count, count)
-    runs = {"before": dense_steps(points, count, first), "after": pruned_steps(array, count, first, visited)}
+    runs = {"before": dense_steps(points, count, first), "after": coreset.greedy_steps(array, count, first, visited)}
     seconds = dict.fromkeys(runs, 0.0)
     picks: dict[str, list[int]] = {k: [] for k in runs}
     for step in range(count):

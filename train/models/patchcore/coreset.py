@@ -10,6 +10,8 @@ together. The selection is that of the plain greedy algorithm: same centres, in 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from numba import njit, prange
@@ -50,7 +52,15 @@ def greedy_coreset(features: torch.Tensor, count: int, projection_dim: int = 128
 
 
 def _greedy_k_center(points: np.ndarray, count: int, first: int) -> np.ndarray:
-    """Gonzalez's farthest-point greedy from ``first``, with whole clusters skipped where they cannot change."""
+    """Gonzalez's farthest-point greedy from ``first``: the ``count`` selected row indices, in order."""
+    steps = greedy_steps(points, count, first)
+    progress = tqdm(steps, total=count, desc="coreset", unit="centre", leave=False, mininterval=0.5)
+    return np.fromiter(progress, dtype=np.int64, count=count)
+
+
+def greedy_steps(points: np.ndarray, count: int, first: int, examined: list[int] | None = None) -> Iterator[int]:
+    """The greedy selection one centre per ``next`` (``first``, then the farthest point after each step), with
+    whole clusters skipped where they cannot change. ``examined``: the number of points each step looks at."""
     n = points.shape[0]
     n_chunks = (n + CHUNK - 1) // CHUNK
     min_dist = np.full(n, np.inf, dtype=np.float32)  # squared distance of each point to its nearest centre
@@ -61,18 +71,20 @@ def _greedy_k_center(points: np.ndarray, count: int, first: int) -> np.ndarray:
     chunk_max = np.empty(n_chunks, dtype=np.float32)
     chunk_arg = np.empty(n_chunks, dtype=np.int64)
     chunk_radius = np.zeros((n_chunks, count), dtype=np.float32)
-    selected = np.empty(count, dtype=np.int64)
-    selected[0] = first
-    for i in tqdm(range(count), desc="coreset", unit="centre", leave=False, mininterval=0.5):
-        centres[i] = points[selected[i]]
+    selected = first
+    for i in range(count):
+        yield selected
+        if i + 1 == count:
+            return
+        centres[i] = points[selected]
         if i > 0:
             _near_clusters(centres, i, radius, visit)
+        if examined is not None:
+            examined.append(int(np.bincount(owner, minlength=count)[:i][visit[:i]].sum()) if i else n)
         changed = np.append(np.flatnonzero(visit[:i]), i).astype(np.int64)
         _step(points, centres[i], i, visit, changed, owner, min_dist, chunk_max, chunk_arg, chunk_radius)
         radius[changed] = chunk_radius[:, changed].max(0)
-        if i + 1 < count:
-            selected[i + 1] = chunk_arg[int(np.argmax(chunk_max))]  # the first farthest point
-    return selected
+        selected = int(chunk_arg[int(np.argmax(chunk_max))])  # the first farthest point
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
