@@ -37,7 +37,7 @@ def measure(run: Path, model_path: Path, frames_dir: Path | None, limit: int | N
     import torch
 
     from edgead.train.data import find_dataset, load_frames
-    from edgead.train.run import load_parity_frames, load_run
+    from edgead.train.run_dir import load_parity_frames, load_run
     from edgead_runtime.metadata import INPUT_NAME, OUTPUT_NAMES
 
     config, graph, _ = load_run(run)

@@ -15,6 +15,7 @@ distortion bounded by Johnson-Lindenstrauss).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -103,14 +104,16 @@ class PatchCore(nn.Module):
             patches.append(emb.permute(0, 2, 3, 1).reshape(-1, emb.shape[1]))
         features = torch.cat(patches)
         count = int(round(features.shape[0] * self.options.coreset_ratio))
+        start = time.perf_counter()
         selected = greedy_coreset(features, count, self.options.projection_dim)
+        coreset_seconds = time.perf_counter() - start
         # norms and neighbours of the bank as stored, so that an fp16 bank is self-consistent
         self.bank = features[selected].to(BANK_DTYPES[self.options.bank_dtype]).contiguous()
         bank = self.bank.float()
         self.bank_sq_norm = (bank * bank).sum(1)
         tqdm.write(
             f"memory bank: {bank.shape[0]} x {bank.shape[1]} ({self.options.bank_dtype}) "
-            f"from {features.shape[0]} patches"
+            f"from {features.shape[0]} patches (coreset selection {coreset_seconds:.1f} s)"
         )
         self.support = nearest_in_bank(bank, self.options.num_neighbors)
 
