@@ -48,9 +48,8 @@ def train(config: TrainConfig, device: str = "auto") -> Path:
     ``edgead train`` and ``edgead.train`` call this (through ``TrainConfig.from_settings``)."""
     target = resolve_device(device)  # a missing GPU fails now, before the images load
     model_cls = get_model_class(config.model)  # the one lookup of the run; passed on from here
-    make_options(model_cls, config.options)  # an option of another model fails now, before the images load
-    if config.batch_size < 1:
-        raise EdgeadError(f"--batch-size {config.batch_size}: pass --batch-size 1 or more")
+    make_options(model_cls, config.options)  # an option of another model (or a bad value) fails now
+    config.check()
     schedule = None
     if is_gradient_model(model_cls):
         schedule = _schedule(config, model_cls)  # a bad value fails now, not after loading the images
