@@ -161,3 +161,30 @@ def test_threshold_override_nan_refused_and_outside_unit_range_warned(tmp_path: 
         Detector(path, threshold=float("nan"))
     with pytest.warns(EdgeadWarning, match="outside"):
         Detector(path, threshold=1.5).close()
+
+
+def test_at_threshold_is_the_runtime_rule_and_refuses_nan() -> None:
+    from edgead.train.metrics import at_threshold
+
+    v = at_threshold([0, 0, 1, 1, 1], [0.1, 0.5, 0.5, 0.7, 0.2], 0.5)  # >= flags the ties, as Result does
+    assert (v["tp"], v["fn"], v["fp"], v["tn"]) == (2, 1, 1, 1)
+    assert v["f1"] == pytest.approx(2 * (2 / 3) * (2 / 3) / (4 / 3))
+    with pytest.raises(EdgeadError, match="finite"):
+        at_threshold([0, 1], [0.1, 0.9], float("nan"))
+
+
+def test_evaluate_reports_the_confusion_matrix_at_the_deployed_threshold(
+    bottle_small: Path,
+    tmp_path: Path,
+    capsys,  # noqa: ANN001
+) -> None:
+    from edgead.export.evaluate import evaluate_model
+
+    path = tmp_path / "m.onnx"
+    onnx.save(full_model(metadata()), path)
+    report = evaluate_model(path, bottle_small, json_out=tmp_path / "r.json")
+    v = report["deployed_threshold"]
+    assert v["threshold"] == 0.5
+    assert v["tp"] + v["fn"] + v["fp"] + v["tn"] == report["images"]
+    assert "at the deployed threshold 0.5" in capsys.readouterr().out
+    assert json.loads((tmp_path / "r.json").read_text())["deployed_threshold"] == v
