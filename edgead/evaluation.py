@@ -10,7 +10,6 @@ differences and both sets of metrics are reported side by side.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from edgead.train.data import find_dataset, load_frames, load_masks
 from edgead.train.metrics import at_threshold, evaluate, format_metrics_table
 from edgead_runtime.detector import Detector
 from edgead_runtime.errors import EdgeadError
+from edgead_runtime.files import write_json
 from edgead_runtime.metadata import OUTPUT_NAMES
 
 
@@ -68,8 +68,7 @@ def evaluate_model(
     if compare_run is not None:
         report["torch"] = _compare_torch(compare_run, frames, outputs, labels, masks, index, batch, device)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report, indent=2) + "\n")
+        write_json(json_out, report)  # atomic: never half a file, never through a planted symlink
         print(f"wrote {json_out}")
     return report
 

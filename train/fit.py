@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from edgead_runtime.errors import EdgeadError
-from edgead_runtime.files import write_json
 from edgead_runtime.metadata import OUTPUT_NAMES
 
 from .calibration import Calibration, calibrate
@@ -88,13 +87,11 @@ def train(config: TrainConfig, device: str = "auto") -> Path:
     holdout = run_graph(graph, holdout_frames, config.batch_size)
     metrics, anomalous_frames, calibration = _calibrate_and_evaluate(graph, config, dataset, holdout)
     graph.set_calibration(calibration)
-    save_run(run_dir, config, graph, calibration, _parity_frames(holdout_frames, anomalous_frames))
-    if history is not None:
-        write_json(run_dir / TRAINING, history.to_dict())
     if metrics:
         metrics["fit_seconds"] = fit_seconds
         metrics["device"] = str(target)
-        write_json(run_dir / METRICS, metrics)
+    records = {TRAINING: history.to_dict() if history is not None else None, METRICS: metrics or None}
+    save_run(run_dir, config, graph, calibration, _parity_frames(holdout_frames, anomalous_frames), records)
     print(f"saved run to {run_dir}  (threshold: {calibration.source})")
     print(f"next: edgead export {run_dir} --format onnx -o {run_dir / (config.model + '.onnx')}")
     return run_dir

@@ -7,6 +7,7 @@ the target, and the folder is flushed too where the OS allows it, so a power cut
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -14,12 +15,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+TMP_SUFFIX = ".tmp"
+
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` and rename the result over ``path`` only once it is complete."""
+    """Call ``write(tmp_path)`` and rename the result over ``path`` only once it is complete.
+
+    The temporary file is created exclusively (``O_EXCL``: a symlink planted under its name is never followed) and
+    the rename replaces a symlink at ``path`` instead of writing through it, so a link planted in a shared output
+    folder cannot redirect the write. Temporary names carry the writer's process id; ones left by a process that
+    no longer runs (kill -9, power cut) are removed here, so they do not pile up.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -33,6 +43,29 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         _fsync(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))  # the rename itself
     except OSError:  # Windows cannot open a folder, some file systems refuse fsync on one
         pass
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove ``.<name>.<pid>.*.tmp`` files beside ``path`` whose writer process is gone; return them."""
+    removed = []
+    for tmp in Path(path).parent.glob(f".{glob.escape(Path(path).name)}.*{TMP_SUFFIX}"):
+        pid = tmp.name[len(Path(path).name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)) and not tmp.is_symlink():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's process (or a platform without signal 0): leave it
+        return True
+    return True
 
 
 def _fsync(path: str | Path, flags: int) -> None:
