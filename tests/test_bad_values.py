@@ -182,7 +182,11 @@ def test_evaluate_reports_the_confusion_matrix_at_the_deployed_threshold(
 
     path = tmp_path / "m.onnx"
     onnx.save(full_model(metadata()), path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "r.json").symlink_to(victim)  # planted in a shared output folder: replaced, never written through
     report = evaluate_model(path, bottle_small, json_out=tmp_path / "r.json")
+    assert victim.read_text() == "precious"
     v = report["deployed_threshold"]
     assert v["threshold"] == 0.5
     assert v["tp"] + v["fn"] + v["fp"] + v["tn"] == report["images"]
