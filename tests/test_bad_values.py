@@ -55,8 +55,10 @@ def test_train_refuses_bad_numbers_before_any_work(flags: list[str], tmp_path: P
 def test_api_refuses_what_the_flags_refuse(tmp_path: Path) -> None:
     import edgead
 
-    for bad in ({"coreset_ratio": float("nan")}, {"coreset_ratio": 0.0}, {"image_size": 0}, {"batch_size": 0}):
-        with pytest.raises(EdgeadError):
+    cases = [({"coreset_ratio": float("nan")}, "--coreset-ratio"), ({"coreset_ratio": 0.0}, "--coreset-ratio"),
+             ({"image_size": 0}, "--image-size"), ({"batch_size": 0}, "--batch-size")]  # fmt: skip
+    for bad, flag in cases:
+        with pytest.raises(EdgeadError, match=flag):  # the value's own error, before the data folder is looked at
             edgead.train("patchcore", tmp_path / "absent", out=tmp_path / "run", **bad)
     assert not (tmp_path / "run").exists()
 
