@@ -180,7 +180,7 @@ def test_evaluate_reports_the_confusion_matrix_at_the_deployed_threshold(
     tmp_path: Path,
     capsys,  # noqa: ANN001
 ) -> None:
-    from edgead.export.evaluate import evaluate_model
+    from edgead.evaluation import evaluate_model
 
     path = tmp_path / "m.onnx"
     onnx.save(full_model(metadata()), path)
