@@ -5,7 +5,6 @@ A command over a run and its exported files (not an export step); graph-only tim
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,10 @@ import numpy as np
 import torch
 
 from edgead.train.device import prepare, resolve_device, synchronize
-from edgead.train.run_dir import load_parity_frames, load_run
+from edgead.train.run_dir import check_model_of_run, load_parity_frames, load_run
 from edgead_runtime.backends import open_backend
 from edgead_runtime.bench import machine_info, time_interleaved
+from edgead_runtime.files import write_json
 
 
 def bench_against_torch(
@@ -30,11 +30,19 @@ def bench_against_torch(
 ) -> dict[str, Any]:
     """``device``: where torch runs; on a GPU each timed call includes the frames' upload and waits for the result."""
     target = resolve_device(device)
-    _, graph, _ = load_run(run_dir)
+    config, graph, calibration = load_run(run_dir)
     graph.to(target)
     torch_device = prepare(target)
     frame = load_parity_frames(run_dir)[0]
-    backends = [open_backend(path) for path in models]
+    backends = []
+    try:
+        for path in models:
+            backends.append(open_backend(path))
+            check_model_of_run(backends[-1].metadata, path, run_dir, config, calibration)
+    except BaseException:
+        for b in backends:
+            b.close()
+        raise
     names = ["torch eager", *(Path(p).name for p in models)]
     rows = []
     try:
@@ -67,5 +75,5 @@ def bench_against_torch(
         )
     report = {"machine": machine, "run": str(run_dir), "warmup": warmup, "iters": iters, "rows": rows}
     if json_out is not None:
-        json_out.write_text(json.dumps(report, indent=2) + "\n")
+        write_json(json_out, report)  # atomic: never half a file, never through a planted symlink
     return report

@@ -15,7 +15,9 @@ import typing
 from pathlib import Path
 
 from edgead.train.device import add_device_argument  # argparse only: torch loads when a command runs
+from edgead_runtime import values
 from edgead_runtime.cli import dispatch
+from edgead_runtime.values import at_least_zero, positive
 
 EXAMPLES = """\
 workflow:
@@ -44,9 +46,9 @@ examples:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    values.one_line_warnings("edgead")
     # Model options come from the model classes (torch); load them only when `train` is asked for.
-    args = build_parser(model_options=bool(argv) and argv[0] == "train").parse_args(argv)
-    return dispatch("edgead", args)
+    return dispatch("edgead", lambda: build_parser(model_options=bool(argv) and argv[0] == "train").parse_args(argv))
 
 
 def build_parser(model_options: bool = True) -> argparse.ArgumentParser:
@@ -70,7 +72,7 @@ def build_parser(model_options: bool = True) -> argparse.ArgumentParser:
 
 
 def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> None:
-    from edgead.train.config import default  # no torch: the defaults of TrainConfig, shared with edgead.train()
+    from edgead.train.config import MIN_IMAGE_SIZE, default  # no torch: TrainConfig's defaults, as edgead.train()
     from edgead.train.models import model_names  # no torch: the model folders
 
     p = commands.add_parser(
@@ -86,13 +88,15 @@ def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> Non
         "--data", required=True, type=Path, metavar="DIR", help="MVTec-layout folder or a folder of good images"
     )
     p.add_argument("--backbone", default=default("backbone"), help="timm backbone name (default: %(default)s)")
-    p.add_argument("--layers", type=int, nargs="+", help="backbone stages to use (default: the model's)")
+    p.add_argument(
+        "--layers", type=at_least_zero("--layers"), nargs="+", help="backbone stages to use (default: the model's)"
+    )
     p.add_argument(
         "--weights", type=Path, metavar="FILE", help="backbone weights file, when no offline package has them"
     )
     p.add_argument(
         "--image-size",
-        type=int,
+        type=values.flag(values.integer, "--image-size", minimum=MIN_IMAGE_SIZE),
         default=default("image_size"),
         help="square model input size in pixels (default: %(default)s)",
     )
@@ -101,21 +105,21 @@ def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> Non
     )
     p.add_argument(
         "--seed",
-        type=int,
+        type=at_least_zero("--seed"),
         default=default("seed"),
         help="seed of every random choice: the holdout split, PatchCore's coreset, random projections, and for "
         "stfpm, reverse_distillation and stad the initial weights and each epoch's shuffling (default: %(default)s)",
     )
     p.add_argument(
         "--batch-size",
-        type=int,
+        type=positive("--batch-size"),
         default=default("batch_size"),
         help="images per forward pass when fitting and scoring, and per optimizer step for trained models "
         "(default: %(default)s)",
     )
     p.add_argument(
         "--holdout",
-        type=float,
+        type=values.flag(values.fraction, "--holdout"),
         default=default("holdout_fraction"),
         help="fraction of good images held out to calibrate (default: %(default)s)",
     )
@@ -127,7 +131,11 @@ def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> Non
         "and which epoch's weights are kept (RUN_DIR/checkpoint.safetensors, rewritten atomically).",
     )
     epochs = schedule.add_argument("--epochs", type=int, help="maximum epochs, at least 1 (default: the model's)")
-    lr = schedule.add_argument("--lr", type=float, help="learning rate, above 0 (default: the model's)")
+    lr = schedule.add_argument(
+        "--lr",
+        type=float,
+        help="learning rate, above 0 (default: the model's)",
+    )
     schedule.add_argument(
         "--patience",
         type=int,
@@ -163,7 +171,7 @@ def _add_train(commands: argparse._SubParsersAction, model_options: bool) -> Non
             group.add_argument(
                 flag,
                 dest=f"opt_{f.name}",
-                type=kind,
+                type=values.flag(_option_parser(f, kind), flag),
                 default=None,
                 choices=f.metadata.get("choices"),
                 metavar=None if "choices" in f.metadata else kind.__name__.upper(),
@@ -181,6 +189,13 @@ def _option_type(annotation: object) -> type:
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
     return hint
+
+
+def _option_parser(f: dataclasses.Field, kind: type) -> typing.Callable[..., object]:
+    """The flag's type: the value converted, then checked by the same rule the Python API applies."""
+    from edgead.train.models import check_option
+
+    return lambda text, _name: check_option(f, text if kind in (int, float) else kind(text))
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -247,7 +262,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "-o",
         "--output",
-        type=Path,
+        type=values.flag(values.output_path, "--output"),
         help="output file (default: RUN/<model><suffix>; from an .onnx: beside it, <name><suffix> or "
         "<name>.<precision>.onnx)",
     )
@@ -265,7 +280,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--calibration-images",
-        type=int,
+        type=positive("--calibration-images"),
         metavar="N",
         help="--precision int8 (--format onnx, or trt from an fp32 graph): calibrate on N good images, spread "
         "evenly over the run's training images or --calibration-data (default: 64); the .onnx and the engine of "
@@ -312,17 +327,32 @@ def _add_trt_options(p: argparse.ArgumentParser) -> None:
         help="graph (default): fp16 from the fp16-typed ONNX graph, int8 from the Q/DQ graph (the only way on "
         "TensorRT 11); builder: FP16/INT8 builder flags + entropy calibrator (TensorRT 8.x/10.x)",
     )
-    g.add_argument("--min-batch", type=int, metavar="N", help="smallest batch the engine takes (default 1)")
-    g.add_argument("--opt-batch", type=int, metavar="N", help="batch the kernels are tuned for (default 1)")
     g.add_argument(
-        "--max-batch", type=int, metavar="N", help="largest batch the engine takes; triton: max_batch_size (default 8)"
+        "--min-batch", type=positive("--min-batch"), metavar="N", help="smallest batch the engine takes (default 1)"
     )
-    g.add_argument("--workspace-gb", type=float, metavar="GB", help="builder workspace limit (default: TensorRT's)")
+    g.add_argument(
+        "--opt-batch", type=positive("--opt-batch"), metavar="N", help="batch the kernels are tuned for (default 1)"
+    )
+    g.add_argument(
+        "--max-batch",
+        type=positive("--max-batch"),
+        metavar="N",
+        help="largest batch the engine takes; triton: max_batch_size (default 8)",
+    )
+    g.add_argument(
+        "--workspace-gb",
+        type=values.flag(values.real, "--workspace-gb", low=0.0, low_open=True),
+        metavar="GB",
+        help="builder workspace limit (default: TensorRT's)",
+    )
     g.add_argument(
         "--timing-cache", type=Path, metavar="FILE", help="reuse and update this kernel timing cache between builds"
     )
     g.add_argument(
-        "--dla-core", type=int, metavar="N", help="run on Jetson DLA core N (fp16/int8, static batch), GPU fallback"
+        "--dla-core",
+        type=at_least_zero("--dla-core"),
+        metavar="N",
+        help="run on Jetson DLA core N (fp16/int8, static batch), GPU fallback",
     )
 
 
@@ -364,7 +394,7 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", type=Path, help="exported model file (.onnx)")
     p.add_argument("--data", required=True, type=Path, metavar="DIR", help="MVTec-layout folder with a test split")
-    p.add_argument("--batch", type=int, default=8, help="frames per graph call")
+    p.add_argument("--batch", type=positive("--batch"), default=8, help="frames per graph call")
     p.add_argument("--backend", default="auto", help="runtime backend (default: by file extension)")
     p.add_argument(
         "--compare-torch",
@@ -372,7 +402,9 @@ def _add_evaluate(commands: argparse._SubParsersAction) -> None:
         metavar="RUN_DIR",
         help="also run the torch model of this run on the same frames and report the differences",
     )
-    p.add_argument("--json", type=Path, metavar="OUT", help="write the metrics as JSON")
+    p.add_argument(
+        "--json", type=values.flag(values.output_path, "--json"), metavar="OUT", help="write the metrics as JSON"
+    )
     add_device_argument(p, "--compare-torch model")
     p.set_defaults(func=_evaluate)
 
@@ -396,10 +428,12 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", type=Path, help="run directory")
     p.add_argument("models", type=Path, nargs="+", help="exported model files to time beside torch")
-    p.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes")
-    p.add_argument("--warmup", type=int, default=10, help="untimed iterations first")
-    p.add_argument("--iters", type=int, default=50, help="timed iterations")
-    p.add_argument("--json", type=Path, metavar="OUT", help="also write the report as JSON")
+    p.add_argument("--batch", type=positive("--batch"), nargs="+", default=[1, 8], help="batch sizes")
+    p.add_argument("--warmup", type=at_least_zero("--warmup"), default=10, help="untimed iterations first")
+    p.add_argument("--iters", type=positive("--iters"), default=50, help="timed iterations")
+    p.add_argument(
+        "--json", type=values.flag(values.output_path, "--json"), metavar="OUT", help="also write the report as JSON"
+    )
     add_device_argument(p, "torch eager model (on a GPU each call includes the upload and waits for the result)")
     p.set_defaults(func=_bench)
 
@@ -476,11 +510,17 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
         "evaluates through the runtime and prints metrics and latency.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    from edgead.train.config import MIN_IMAGE_SIZE
     from edgead.train.models import model_names
 
     p.add_argument("--model", default="patchcore", choices=model_names(), help="detector family")
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="where data, run and model go")
-    p.add_argument("--image-size", type=int, default=256, help="model input size")
+    p.add_argument(
+        "--image-size",
+        type=values.flag(values.integer, "--image-size", minimum=MIN_IMAGE_SIZE),
+        default=256,
+        help="model input size",
+    )
     p.set_defaults(func=_demo)
 
 

@@ -10,7 +10,6 @@ differences and both sets of metrics are reported side by side.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from edgead.train.data import find_dataset, load_frames, load_masks
-from edgead.train.metrics import evaluate, format_metrics_table
+from edgead.train.metrics import at_threshold, evaluate, format_metrics_table
 from edgead_runtime.detector import Detector
 from edgead_runtime.errors import EdgeadError
+from edgead_runtime.files import write_json
 from edgead_runtime.metadata import OUTPUT_NAMES
 
 
@@ -43,7 +43,7 @@ def evaluate_model(
     if not dataset.test:
         raise EdgeadError(f"'{data}' has no labelled test split (test/<type>/); evaluate needs the MVTec layout")
     with Detector(model_path, backend) as detector:
-        size = detector.metadata.size
+        size, threshold = detector.metadata.size, detector.threshold  # the threshold a deployment applies
         frames, _ = load_frames([s.path for s in dataset.test], size, desc="test images")
         outputs, seconds = _run_detector(detector, frames, batch)
     labels = np.array([s.label for s in dataset.test])
@@ -52,23 +52,34 @@ def evaluate_model(
     if not masks.any():  # image labels only
         masks = maps = None
     metrics = evaluate(labels, outputs["raw_score"], masks, maps)
+    deployed = at_threshold(labels, outputs["score"], threshold)
     report: dict[str, Any] = {
         "model": str(model_path),
         "data": str(data),
         "backend": backend,
         "images": len(frames),
         "metrics": metrics,
+        "deployed_threshold": deployed,
         "graph_ms_per_image": 1e3 * seconds / len(frames),
     }
     print(f"{model_path} on {data} ({len(frames)} test images, via edgead-runtime {backend})")
     print(format_metrics_table(metrics))
+    print(format_verdicts(deployed))
     if compare_run is not None:
         report["torch"] = _compare_torch(compare_run, frames, outputs, labels, masks, index, batch, device)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report, indent=2) + "\n")
+        write_json(json_out, report)  # atomic: never half a file, never through a planted symlink
         print(f"wrote {json_out}")
     return report
+
+
+def format_verdicts(v: dict[str, float]) -> str:
+    """The confusion matrix at the deployed threshold, as a deployment's operator reads it."""
+    return (
+        f"at the deployed threshold {v['threshold']:g} (normalized score): {v['tp']} anomalous flagged, "
+        f"{v['fn']} missed, {v['fp']} good flagged, {v['tn']} good passed; precision {v['precision']:.4f}, "
+        f"recall {v['recall']:.4f}, F1 {v['f1']:.4f}"
+    )
 
 
 def _run_detector(detector: Detector, frames: np.ndarray, batch: int) -> tuple[dict[str, np.ndarray], float]:

@@ -22,6 +22,7 @@ from onnx import TensorProto, numpy_helper
 from edgead_runtime.errors import EdgeadError, ModelFileError
 
 from .doctor_types import check_dequantize_input, check_pow_inputs, check_qdq_zero_point
+from .external_data import check_not_empty, external_data_problems
 from .onnx_files import PROTOBUF_LIMIT
 
 TARGETS = ("trt", "ort", "openvino")
@@ -618,7 +619,11 @@ def diagnose(
             proto = onnx.load(str(path), load_external_data=False)
         except Exception as exc:  # noqa: BLE001 - protobuf raises several types for a bad file
             raise ModelFileError(f"'{path}' is not a readable ONNX model ({exc}); re-export it") from exc
+        check_not_empty(path, proto)
     report = Report(str(path or "<model>"), target, trt_version if target == "trt" else None)
+    problems = external_data_problems(path, proto) if path is not None else []
+    for problem in problems:
+        report.add("error", "external-data", problem, "re-export: edgead writes <model>.onnx.data beside the graph")
     graph = Graph(proto)
     spec = operator_table()["versions"][trt_version] if target == "trt" else None
     if spec is not None:
@@ -628,7 +633,7 @@ def diagnose(
                        f"and release notes ('source' in {TABLE_PATH.name})")  # fmt: skip
         check_opset(graph, report, spec)
         check_ops(graph, report, spec)
-    else:
+    elif not problems:  # never hand a runtime a graph whose data lies outside its folder
         check_runtime_load(path, report)
     check_dtypes(graph, report, spec)
     check_dynamic_dims(graph, report)

@@ -9,35 +9,35 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from edgead_runtime.errors import EdgeadError
-from edgead_runtime.files import atomic_write
+from edgead_runtime.files import atomic_write, replace_files, staging_folder
 from edgead_runtime.metadata import METADATA_KEY, embedded_metadata
 
 PROTOBUF_LIMIT = 2**31 - 1  # one serialized ONNX protobuf cannot exceed 2 GB
 
 
 def save_model(model: onnx.ModelProto, output: Path, external_data_threshold: int = PROTOBUF_LIMIT) -> None:
-    """Save atomically; past ``external_data_threshold`` bytes the weights go to ``<output>.data``."""
+    """Save atomically; past ``external_data_threshold`` bytes the weights go to ``<output>.data``.
+
+    The previous model stays whole until the new graph is complete: with external data both files are written in a
+    staging folder beside the output and renamed in place together, data first; a new graph without external data
+    removes the old ``.data`` only once it is in place (a crash or a full disk in between keeps the old model).
+    """
     output = Path(output)
-    external = model.ByteSize() > external_data_threshold
-    data_name = output.name + ".data"
-
-    def write(tmp: str) -> None:
-        if external:
-            onnx.save_model(
-                model,
-                tmp,
-                save_as_external_data=True,
-                all_tensors_to_one_file=True,
-                location=data_name,
-                size_threshold=1024,
-            )
-        else:
-            onnx.save_model(model, tmp)
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if not external:
-        (output.parent / data_name).unlink(missing_ok=True)
-    atomic_write(output, write)
+    data = output.parent / (output.name + ".data")
+    if model.ByteSize() <= external_data_threshold:
+        atomic_write(output, lambda tmp: onnx.save_model(model, tmp))
+        data.unlink(missing_ok=True)  # the old graph needed it until the line above
+        return
+    with staging_folder(output) as stage:
+        onnx.save_model(
+            model,
+            str(stage / output.name),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=data.name,
+            size_threshold=1024,
+        )
+        replace_files([(stage / data.name, data), (stage / output.name, output)])
 
 
 def onnx_metadata(path: Path) -> str:

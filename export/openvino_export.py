@@ -11,7 +11,6 @@ directory goes through ``onnx_export`` (torch) first.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from edgead_runtime.backends import open_backend
 from edgead_runtime.backends.openvino import import_openvino
 from edgead_runtime.bench import synthetic_frame
 from edgead_runtime.errors import EdgeadError
+from edgead_runtime.files import replace_files, staging_folder
 from edgead_runtime.metadata import METADATA_KEY, ModelMetadata
 
 from .formats import Written
@@ -55,24 +55,23 @@ def write_openvino(source: Path, output: Path, precision: str, part: str) -> Wri
         if frames is None:
             height, width = ModelMetadata.from_json(text, source=str(onnx_path)).size
             frames = np.stack([synthetic_frame(height, width, seed) for seed in range(SYNTHETIC_FRAMES)])
-        convert(onnx_path, output, text, precision, Path(tmp))
-        report = verify_ir(onnx_path, output, frames, kind, precision)
+        with staging_folder(output) as stage:  # beside the output: the renames below never cross file systems
+            staged = stage / output.name
+            convert(onnx_path, staged, text, precision)
+            report = verify_ir(onnx_path, staged, frames, kind, precision)  # a crash here leaves no IR in place
+            replace_files([(staged.with_suffix(".bin"), output.with_suffix(".bin")), (staged, output)])
         checks.append(f"IR checked against the ONNX graph (onnxruntime) on {report.frames} {kind} frames: "
                       f"{report.summary()}")  # fmt: skip
     return Written([output, output.with_suffix(".bin")], checks)
 
 
-def convert(onnx_path: Path, output: Path, metadata_json: str, precision: str, tmp: Path) -> None:
-    """Convert with OpenVINO's ONNX reader and save; ``.bin`` then ``.xml`` are moved into place."""
+def convert(onnx_path: Path, output: Path, metadata_json: str, precision: str) -> None:
+    """Convert with OpenVINO's ONNX reader and save ``output`` (``.xml``) and its ``.bin``."""
     ov = import_openvino()
     model = ov.convert_model(str(onnx_path))
     model.set_rt_info(metadata_json, [METADATA_KEY])
-    staged = tmp / "model.xml"
     # save_model compresses weights to fp16 unless told not to: fp32 must be asked for explicitly
-    ov.save_model(model, str(staged), compress_to_fp16=precision == "fp16")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(staged.with_suffix(".bin"), output.with_suffix(".bin"))
-    os.replace(staged, output)
+    ov.save_model(model, str(output), compress_to_fp16=precision == "fp16")
 
 
 def verify_ir(onnx_path: Path, ir_path: Path, frames: np.ndarray, kind: str, precision: str) -> ParityReport:

@@ -151,12 +151,19 @@ def _cached_timm_weights(name: str) -> Path | None:
 
 def _load_file(features: nn.Module, name: str, path: str | Path) -> None:
     path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_file(str(path))
+        else:  # weights_only: a pickle that would run code is refused
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - safetensors, pickle and zip each raise their own types
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackboneWeightsError(
+            f"cannot load weights file '{path}' ({reason[:200]}); give a state dict saved with torch.save or "
+            "safetensors"
+        ) from None
         if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
             state = state["state_dict"]
     if not isinstance(state, dict):

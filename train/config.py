@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgead_runtime import values
+from edgead_runtime.errors import EdgeadError
+
 DEFAULT_BACKBONE = "tf_efficientnet_lite0"
+MIN_IMAGE_SIZE = 32  # every backbone here has stride 32 at its last stage
 
 
 @dataclass
@@ -37,6 +41,20 @@ class TrainConfig:
     @property
     def size(self) -> tuple[int, int]:
         return self.image_size, self.image_size
+
+    def check(self) -> None:
+        """Refuse a bad value before any work (one line naming the flag): sizes, counts, fractions, paths.
+        The schedule's values (epochs, lr, patience) are ``gradient_loop.Schedule``'s to check."""
+        values.integer(self.image_size, "--image-size", minimum=MIN_IMAGE_SIZE)
+        values.integer(self.batch_size, "--batch-size")
+        values.integer(self.seed, "--seed", minimum=0)
+        if values.fraction(self.holdout_fraction, "--holdout") == 1.0:
+            raise EdgeadError("--holdout must be below 1, not 1: some good images must be left to fit on")
+        for name in self.layers or ():
+            values.integer(name, "--layers", minimum=0)
+        if self.weights is not None and not Path(self.weights).is_file():
+            raise EdgeadError(f"--weights '{self.weights}' is not a file")
+        values.output_folder(self.out, "--out")
 
     @classmethod
     def from_settings(cls, model: str, data: str | Path, out: str | Path | None = None, **settings: Any) -> TrainConfig:

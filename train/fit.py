@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from edgead_runtime.errors import EdgeadError
-from edgead_runtime.files import write_json
 from edgead_runtime.metadata import OUTPUT_NAMES
 
 from .calibration import Calibration, calibrate
@@ -48,9 +47,8 @@ def train(config: TrainConfig, device: str = "auto") -> Path:
     ``edgead train`` and ``edgead.train`` call this (through ``TrainConfig.from_settings``)."""
     target = resolve_device(device)  # a missing GPU fails now, before the images load
     model_cls = get_model_class(config.model)  # the one lookup of the run; passed on from here
-    make_options(model_cls, config.options)  # an option of another model fails now, before the images load
-    if config.batch_size < 1:
-        raise EdgeadError(f"--batch-size {config.batch_size}: pass --batch-size 1 or more")
+    make_options(model_cls, config.options)  # an option of another model (or a bad value) fails now
+    config.check()
     schedule = None
     if is_gradient_model(model_cls):
         schedule = _schedule(config, model_cls)  # a bad value fails now, not after loading the images
@@ -89,13 +87,11 @@ def train(config: TrainConfig, device: str = "auto") -> Path:
     holdout = run_graph(graph, holdout_frames, config.batch_size)
     metrics, anomalous_frames, calibration = _calibrate_and_evaluate(graph, config, dataset, holdout)
     graph.set_calibration(calibration)
-    save_run(run_dir, config, graph, calibration, _parity_frames(holdout_frames, anomalous_frames))
-    if history is not None:
-        write_json(run_dir / TRAINING, history.to_dict())
     if metrics:
         metrics["fit_seconds"] = fit_seconds
         metrics["device"] = str(target)
-        write_json(run_dir / METRICS, metrics)
+    records = {TRAINING: history.to_dict() if history is not None else None, METRICS: metrics or None}
+    save_run(run_dir, config, graph, calibration, _parity_frames(holdout_frames, anomalous_frames), records)
     print(f"saved run to {run_dir}  (threshold: {calibration.source})")
     print(f"next: edgead export {run_dir} --format onnx -o {run_dir / (config.model + '.onnx')}")
     return run_dir

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from edgead_runtime.errors import EdgeadError
+
 from .backbones import FeatureExtractor
 from .calibration import Calibration, Normalization
 from .config import TrainConfig
@@ -51,7 +53,11 @@ def build_graph(config: TrainConfig, model_cls: type[nn.Module], pretrained: boo
     options = make_options(model_cls, config.options)
     layers = tuple(config.layers) if config.layers else tuple(model_cls.default_layers)
     backbone = FeatureExtractor(config.backbone, layers, config.weights, pretrained=pretrained)
-    return DetectorGraph(model_cls(backbone, options), config.size).eval()
+    try:
+        model = model_cls(backbone, options)
+    except ValueError as exc:  # a model's own check of its options against the backbone
+        raise EdgeadError(f"model '{config.model}': {exc}") from None
+    return DetectorGraph(model, config.size).eval()
 
 
 class BackboneGraph(nn.Module):

@@ -7,6 +7,7 @@ defect regions (8-connected), against the false-positive rate over all normal pi
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import NamedTuple
 
@@ -127,6 +128,24 @@ def f1_max(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
     f1 = np.divide(2 * precision[:-1] * recall[:-1], denominator, out=np.zeros_like(denominator), where=denominator > 0)
     best = int(np.argmax(f1))
     return float(f1[best]), float(thresholds[best])
+
+
+def at_threshold(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """The verdicts a deployment gives (``score >= threshold``, the runtime's rule) against the labels: the confusion
+    matrix, precision, recall and F1. AUROC never looks at the threshold; this is what the line will see."""
+    labels, scores = _check_labels(labels, scores)
+    if not math.isfinite(threshold):
+        raise EdgeadError(f"threshold {threshold} is not a finite number; every verdict would be 'good'")
+    flagged = scores >= threshold
+    tp = int(np.sum(flagged & labels))
+    fp = int(np.sum(flagged & ~labels))
+    fn = int(np.sum(~flagged & labels))
+    tn = int(np.sum(~flagged & ~labels))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"threshold": float(threshold), "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+            "precision": precision, "recall": recall, "f1": f1}  # fmt: skip
 
 
 def pixel_auroc(masks: np.ndarray, maps: np.ndarray) -> float:

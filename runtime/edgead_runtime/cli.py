@@ -9,12 +9,13 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .backends.options import backend_options
 from .errors import EdgeadError, FrameMismatchError
+from .values import at_least_zero, flag, one_line_warnings, output_folder, output_path, positive, real
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,15 +50,25 @@ _VERBOSE_MAX = 20  # up to this many known items get a line each; more get a pro
 
 
 def main(argv: list[str] | None = None) -> int:
-    return dispatch("edgead-runtime", _parser().parse_args(argv))
+    one_line_warnings("edgead-runtime")
+    return dispatch("edgead-runtime", lambda: _parser().parse_args(argv))
 
 
-def dispatch(prog: str, args: argparse.Namespace) -> int:
-    """Run ``args.func``: a user error is one clear line and exit code 1, never a traceback."""
+def dispatch(prog: str, parse: Callable[[], argparse.Namespace]) -> int:
+    """Parse the command line and run ``args.func``: the one error boundary of both CLIs.
+
+    A user error (:class:`EdgeadError`) or a failed write or read the OS reports (a full disk, a read-only folder:
+    ``OSError``) is one line and exit code 1, never a traceback; Ctrl+C, during start-up too, is one line and 130.
+    """
     try:
+        args = parse()
         return args.func(args) or 0
     except EdgeadError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f" '{exc.filename}'" if exc.filename else ""
+        print(f"{prog}: error:{where} {exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
@@ -81,10 +92,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--source", required=True, help="image, folder (recursive), glob, video, camera index or /dev/video*, or URL"
     )
-    p.add_argument("--json", type=Path, metavar="OUT.jsonl", help="write one JSON object per frame, line by line")
-    p.add_argument("--threshold", type=float, help="normalized threshold (default: the model's, usually 0.5)")
-    p.add_argument("--save-overlays", type=Path, metavar="DIR", help="write heat-map overlays as PNG")
-    p.add_argument("--batch", type=int, default=1, help="frames per graph call (default 1)")
+    p.add_argument(
+        "--json",
+        type=flag(output_path, "--json"),
+        metavar="OUT.jsonl",
+        help="write one JSON object per frame, line by line",
+    )
+    p.add_argument(
+        "--threshold",
+        type=flag(real, "--threshold"),
+        help="normalized threshold (default: the model's, usually 0.5)",
+    )
+    p.add_argument(
+        "--save-overlays",
+        type=flag(output_folder, "--save-overlays"),
+        metavar="DIR",
+        help="write heat-map overlays as PNG",
+    )
+    p.add_argument("--batch", type=positive("--batch"), default=1, help="frames per graph call (default 1)")
     add_backend_args(p)
     p.set_defaults(func=_predict)
 
@@ -108,14 +133,36 @@ def _parser() -> argparse.ArgumentParser:
         metavar="BACKEND[:PRECISION]",
         help="run every model on each of these, e.g. onnxruntime openvino:f32 openvino:bf16",
     )
-    p.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes (default 1 8)")
-    p.add_argument("--warmup", type=int, default=10, help="untimed calls per target and batch first (default 10)")
-    p.add_argument("--iters", type=int, default=100, help="timed calls per target and batch (default 100)")
+    p.add_argument("--batch", type=positive("--batch"), nargs="+", default=[1, 8], help="batch sizes (default 1 8)")
+    p.add_argument(
+        "--warmup",
+        type=at_least_zero("--warmup"),
+        default=10,
+        help="untimed calls per target and batch first (default 10)",
+    )
+    p.add_argument(
+        "--iters", type=positive("--iters"), default=100, help="timed calls per target and batch (default 100)"
+    )
     p.add_argument("--source", type=Path, metavar="IMAGE", help="image file to decode and time (default: synthetic)")
     p.add_argument("--accuracy", type=Path, metavar="DATA", help="MVTec-layout folder: add AUROC per target")
-    p.add_argument("--json", type=Path, metavar="OUT", help="write the report as JSON (schema: docs/bench.md)")
-    p.add_argument("--markdown", type=Path, metavar="OUT.md", help="write the printed Markdown report to a file")
-    p.add_argument("--plots", type=Path, metavar="DIR", help="write PNG plots (needs edgead-runtime[plots])")
+    p.add_argument(
+        "--json",
+        type=flag(output_path, "--json"),
+        metavar="OUT",
+        help="write the report as JSON (schema: docs/bench.md)",
+    )
+    p.add_argument(
+        "--markdown",
+        type=flag(output_path, "--markdown"),
+        metavar="OUT.md",
+        help="write the printed Markdown report to a file",
+    )
+    p.add_argument(
+        "--plots",
+        type=flag(output_folder, "--plots"),
+        metavar="DIR",
+        help="write PNG plots (needs edgead-runtime[plots])",
+    )
     p.add_argument("--no-memory", action="store_true", help="skip the per-target peak-RSS probe (a subprocess each)")
     p.add_argument(
         "--merge",

@@ -15,6 +15,7 @@ from .errors import ModelFileError
 from .metadata import OUTPUT_NAMES
 from .opencv import cv2
 from .preprocess import prepare_frame, read_image
+from .values import threshold as check_threshold
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Detector:
         threshold: float | None = None,
         **backend_options: Any,
     ) -> None:
+        if threshold is not None:  # before any work: NaN would pass every part
+            threshold = check_threshold(threshold, "threshold")
         self.backend = open_backend(model_path, backend, **backend_options)
         self.metadata = self.backend.metadata
         missing = [name for name in OUTPUT_NAMES if name not in self.backend.output_names]
@@ -49,7 +52,7 @@ class Detector:
                 f"not {list(OUTPUT_NAMES)}; it can be benchmarked (`edgead-runtime bench`) but not used to "
                 "predict: export the full model"
             )
-        self.threshold = self.metadata.threshold if threshold is None else float(threshold)
+        self.threshold = self.metadata.threshold if threshold is None else threshold
 
     def predict(self, frame: np.ndarray) -> Result:
         return self.predict_batch([frame])[0]

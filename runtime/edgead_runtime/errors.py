@@ -36,3 +36,7 @@ class SinkError(EdgeadError):
 
 class MissingDependencyError(EdgeadError):
     """An optional dependency (an extra such as OpenCV) is not installed."""
+
+
+class EdgeadWarning(UserWarning):
+    """A value that is allowed but probably not meant (a threshold outside [0, 1]); the CLIs print it as one line."""

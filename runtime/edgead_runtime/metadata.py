@@ -32,7 +32,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ModelFileError
+from .errors import EdgeadError, ModelFileError
+from .values import threshold
 
 METADATA_KEY = "edgead"
 FORMAT_VERSION = 1
@@ -68,7 +69,7 @@ class ModelMetadata:
                 backbone=data.get("backbone", "unknown"),
                 height=_pixels(inp["height"], "height"),
                 width=_pixels(inp["width"], "width"),
-                threshold=float(data.get("threshold", 0.5)),
+                threshold=_finite_threshold(data.get("threshold", 0.5), source),
                 part=data.get("part", "full"),
                 precision=data.get("precision", "fp32"),
                 edgead_version=data.get("edgead_version", "unknown"),
@@ -134,6 +135,14 @@ def check_input_dims(metadata: ModelMetadata, input_shape: tuple[int | str, ...]
             f"'{path}': the metadata disagrees with the graph's input ({'; '.join(wrong)}); the file was edited or "
             "exported from a mismatched run folder: re-export it with `edgead export RUN_DIR`"
         )
+
+
+def _finite_threshold(value: object, source: str) -> float:
+    """The metadata's threshold: NaN or inf would make ``score >= threshold`` pass (or fail) every part."""
+    try:
+        return threshold(value, "threshold")
+    except EdgeadError as exc:
+        raise ModelFileError(f"{source}: edgead metadata {exc}; re-export the model") from None
 
 
 def embedded_metadata(text: str | None, path: object, where: str, fmt: str) -> ModelMetadata:

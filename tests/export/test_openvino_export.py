@@ -105,7 +105,7 @@ def test_parity_check_catches_an_ir_that_computes_other_numbers(tmp_path: Path) 
     bad = tmp_path / "shifted.onnx"
     onnx.save(shifted, bad)
     xml = tmp_path / "shifted.xml"
-    convert(bad, xml, onnx_metadata(bad), "fp32", tmp_path)
+    convert(bad, xml, onnx_metadata(bad), "fp32")
     frames = np.random.default_rng(0).integers(0, 256, (3, HEIGHT, WIDTH, 3), dtype=np.uint8)
     with pytest.raises(ExportParityError, match=r"shifted.xml' disagrees with the ONNX graph on 3 real frames"):
         verify_ir(good, xml, frames, "real", "fp32")

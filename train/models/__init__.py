@@ -22,6 +22,7 @@ import importlib
 import pkgutil
 from typing import TYPE_CHECKING, Any
 
+from edgead_runtime import values
 from edgead_runtime.errors import EdgeadError
 
 if TYPE_CHECKING:
@@ -62,16 +63,33 @@ def get_model_class(name: str) -> type[nn.Module]:
     return MODELS[name]
 
 
-def make_options(model_cls: type[nn.Module], values: dict[str, Any]) -> Any:
+def make_options(model_cls: type[nn.Module], given: dict[str, Any]) -> Any:
     """The model's Options dataclass from ``values``; an option the model lacks is an error naming its flag."""
     options_cls = model_cls.Options
     known = {f.name for f in dataclasses.fields(options_cls)}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(set(given) - known)
     if unknown:
         flags = ", ".join(f"--{k.replace('_', '-')}" for k in unknown)
         own = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(known)) or "none"
         raise EdgeadError(f"{flags} does not apply to model '{model_cls.model_name}'; its options are {own}")
-    return options_cls(**values)
+    fields = {f.name: f for f in dataclasses.fields(options_cls)}
+    return options_cls(**{k: check_option(fields[k], v) for k, v in given.items()})
+
+
+def check_option(f: dataclasses.Field, value: Any) -> Any:
+    """An option's value checked by its type: counts are whole numbers >= 1, floats finite and, for fields marked
+    ``metadata={"fraction": True}``, in (0, 1]. ``edgead train`` uses it as the flag's ``type=`` too."""
+    flag = "--" + f.name.replace("_", "-")
+    if value is None or isinstance(value, bool):
+        return value
+    annotation = str(f.type)
+    if f.metadata.get("fraction"):
+        return values.fraction(value, flag)
+    if annotation.startswith("int"):
+        return values.integer(value, flag)
+    if annotation.startswith("float"):
+        return values.real(value, flag)
+    return value
 
 
 def create_model(name: str, backbone: Any, options: dict[str, Any] | None = None) -> nn.Module:

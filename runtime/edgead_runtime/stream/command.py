@@ -10,6 +10,7 @@ from ..backends import MODEL_HELP
 from ..backends.options import add_backend_args, backend_options
 from ..errors import EdgeadError
 from ..files import write_json
+from ..values import flag, positive, real
 
 EXAMPLES = """\
 examples:
@@ -54,8 +55,17 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
         "roi) or one spec per line",
     )
     add_backend_args(p)
-    p.add_argument("--threshold", type=float, help="normalized threshold (default: the model's, usually 0.5)")
-    p.add_argument("--batch", type=int, default=1, help="frames per graph call, from every source's queue (default 1)")
+    p.add_argument(
+        "--threshold",
+        type=flag(real, "--threshold"),
+        help="normalized threshold (default: the model's, usually 0.5)",
+    )
+    p.add_argument(
+        "--batch",
+        type=positive("--batch"),
+        default=1,
+        help="frames per graph call, from every source's queue (default 1)",
+    )
     p.add_argument(
         "--max-wait-ms",
         type=float,
@@ -63,7 +73,9 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
         metavar="MS",
         help="wait up to MS for a batch to fill once its first frame is queued (default 0: take what is queued)",
     )
-    p.add_argument("--queue-size", type=int, default=8, help="frames held between threads (default 8)")
+    p.add_argument(
+        "--queue-size", type=positive("--queue-size"), default=8, help="frames held between threads (default 8)"
+    )
     p.add_argument("--roi", type=_roi, metavar="X,Y,W,H", help="score only this rectangle of each frame (pixels)")
     p.add_argument(
         "--live",
@@ -78,7 +90,13 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--show", action="store_true", help="show annotated frames in a window (q or Esc stops)")
     p.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus text on :PORT/metrics (0: any)")
     p.add_argument("--metrics-host", default="127.0.0.1", help="address to serve /metrics on (0.0.0.0: all)")
-    p.add_argument("--status-every", type=float, default=10.0, metavar="SECONDS", help="status line period; 0: off")
+    p.add_argument(
+        "--status-every",
+        type=flag(real, "--status-every", low=0.0),
+        default=10.0,
+        metavar="SECONDS",
+        help="status line period; 0: off",
+    )
     p.add_argument("--status-json", type=Path, metavar="FILE", help="also write each status as a JSON line")
     p.add_argument(
         "--max-reconnects",
@@ -94,10 +112,12 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
         metavar=("FIRST", "MAX"),
         help="seconds between reopen attempts: first wait, doubling up to MAX (default 0.5 30)",
     )
-    p.add_argument("--max-frames", type=int, metavar="N", help="stop (each source) after N captured frames")
+    p.add_argument(
+        "--max-frames", type=positive("--max-frames"), metavar="N", help="stop (each source) after N captured frames"
+    )
     p.add_argument(
         "--stall-timeout",
-        type=float,
+        type=flag(real, "--stall-timeout", low=0.0),
         default=10.0,
         metavar="SECONDS",
         help="a live source that gives no frame for this long (a stalled stream) is dropped and reopened "

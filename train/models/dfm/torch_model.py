@@ -26,7 +26,9 @@ class DFM(nn.Module):
 
     @dataclass
     class Options:
-        pca_variance: float = field(default=0.97, metadata={"help": "fraction of feature variance the PCA keeps"})
+        pca_variance: float = field(
+            default=0.97, metadata={"help": "fraction of feature variance the PCA keeps", "fraction": True}
+        )
         pool_size: int = field(default=2, metadata={"help": "average-pooling kernel over the feature map"})
         score_type: str = field(
             default="fre",

@@ -38,7 +38,9 @@ class PatchCore(nn.Module):
 
     @dataclass
     class Options:
-        coreset_ratio: float = field(default=0.01, metadata={"help": "fraction of training patches kept in the bank"})
+        coreset_ratio: float = field(
+            default=0.01, metadata={"help": "fraction of training patches kept in the bank", "fraction": True}
+        )
         num_neighbors: int = field(default=9, metadata={"help": "bank neighbours b that reweight the image score"})
         projection_dim: int = field(default=128, metadata={"help": "random projection size for coreset selection"})
         embed_dim: int | None = field(
