@@ -10,8 +10,6 @@ the 2 GB protobuf limit, and constant-folding opportunities. It needs only ``onn
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -21,171 +19,25 @@ from onnx import TensorProto, numpy_helper
 
 from edgead_runtime.errors import EdgeadError, ModelFileError
 
-from .doctor_types import check_dequantize_input, check_pow_inputs, check_qdq_zero_point
+from .doctor_folding import FOLD_FIX, check_folding, foldable_tensor
+from .doctor_graph import Graph, Report, attr, label
+from .doctor_types import check_dequantize_input, check_pow_inputs, check_qdq_zero_point, version_tuple
 from .external_data import check_not_empty, external_data_problems
 from .onnx_files import PROTOBUF_LIMIT
 
 TARGETS = ("trt", "ort", "openvino")
 TRT_VERSIONS = ("8.5", "8.6", "10", "11")
-SEVERITIES = ("error", "warning", "info")
 TABLE_PATH = Path(__file__).with_name("trt_onnx_operators.json")
 # Ops whose first input is a shape, a type source or otherwise not the data the type column of the table describes.
 # Pow: both inputs, by release (doctor_types.check_pow_inputs).
 _TYPE_EXEMPT = {"Cast", "CastLike", "ConstantOfShape", "Shape", "Size", "QuantizeLinear", "DequantizeLinear", "Pow"}
 _INTEGER = {TensorProto.INT64, TensorProto.INT32}
-# Constant: already folded. Q/DQ on weights: TensorRT's explicit quantization needs them in the graph.
-_NO_FOLD = {"Constant", "QuantizeLinear", "DequantizeLinear"}
-FOLD_FIX = "fold constants: polygraphy surgeon sanitize MODEL.onnx --fold-constants -o MODEL.folded.onnx"
-
-
-@dataclass(frozen=True)
-class Finding:
-    severity: str  # error | warning | info
-    check: str
-    message: str
-    fix: str = ""
-    node: str = ""
-    op: str = ""
-
-    def line(self) -> str:
-        where = f"node '{self.node}' ({self.op}): " if self.node else (f"{self.op}: " if self.op else "")
-        fix = f"\n         fix: {self.fix}" if self.fix else ""
-        return f"{self.severity.upper():7s} [{self.check}] {where}{self.message}{fix}"
-
-
-@dataclass
-class Report:
-    path: str
-    target: str
-    trt_version: str | None
-    findings: list[Finding] = field(default_factory=list)
-
-    def add(self, severity: str, check: str, message: str, fix: str = "", node: str = "", op: str = "") -> None:
-        self.findings.append(Finding(severity, check, message, fix, node, op))
-
-    def count(self, severity: str) -> int:
-        return sum(f.severity == severity for f in self.findings)
-
-    @property
-    def ok(self) -> bool:
-        return self.count("error") == 0
-
-    @property
-    def label(self) -> str:
-        """'8.5', '8.6', '10.x', '11.x': the major versions stand for every minor release."""
-        return f"{self.trt_version}.x" if self.trt_version in ("10", "11") else str(self.trt_version)
-
-    def target_name(self) -> str:
-        return (
-            f"TensorRT {self.label}" if self.target == "trt" else {"ort": "ONNX Runtime"}.get(self.target, "OpenVINO")
-        )
-
-    def summary(self) -> str:
-        counts = ", ".join(f"{self.count(s)} {s}{'s' if self.count(s) != 1 else ''}" for s in SEVERITIES)
-        verdict = "ready" if self.ok else "NOT ready"
-        return f"doctor: {Path(self.path).name} for {self.target_name()}: {counts}; {verdict}"
-
-    def text(self) -> str:
-        order = {s: i for i, s in enumerate(SEVERITIES)}
-        lines = [f.line() for f in sorted(self.findings, key=lambda f: order[f.severity])]
-        return "\n".join([*lines, self.summary()])
-
-    def to_dict(self) -> dict:
-        return {
-            "path": self.path,
-            "target": self.target,
-            "trt_version": self.trt_version,
-            "ok": self.ok,
-            "counts": {s: self.count(s) for s in SEVERITIES},
-            "summary": self.summary(),
-            "findings": [asdict(f) for f in self.findings],
-        }
 
 
 @cache
 def operator_table() -> dict:
     """The TensorRT ONNX-parser table (``trt_onnx_operators.json``); see docs/doctor.md for its sources."""
     return json.loads(TABLE_PATH.read_text())
-
-
-def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in text.split("."))
-
-
-# ---------------------------------------------------------------- graph facts
-
-
-class Graph:
-    """What the checks need to know about a model: producers, constants, types and shapes after inference."""
-
-    def __init__(self, model: onnx.ModelProto) -> None:
-        self.model = model
-        try:
-            inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
-        except Exception:  # noqa: BLE001 - a graph shape inference cannot handle still gets the other checks
-            inferred = model
-        self.inferred_ok = inferred is not model
-        g = inferred.graph
-        self.nodes = list(g.node)
-        self.initializers = {t.name: t for t in g.initializer}
-        self.inputs = [i for i in g.input if i.name not in self.initializers]
-        self.outputs = list(g.output)
-        self.value_info = {v.name: v for v in [*g.input, *g.value_info, *g.output]}
-        self.producer = {o: n for n in self.nodes for o in n.output if o}
-        self.constants = set(self.initializers) | {o for n in self.nodes if n.op_type == "Constant" for o in n.output}
-        batch = self.inputs[0].type.tensor_type.shape.dim[0] if self.inputs and self._rank(self.inputs[0]) else None
-        self.batch_symbols = {batch.dim_param} if batch is not None and batch.dim_param else set()
-
-    @staticmethod
-    def _rank(vi: onnx.ValueInfoProto) -> int:
-        return len(vi.type.tensor_type.shape.dim) if vi.type.tensor_type.HasField("shape") else 0
-
-    def dtype(self, name: str) -> int | None:
-        if name in self.initializers:
-            return self.initializers[name].data_type
-        vi = self.value_info.get(name)
-        return vi.type.tensor_type.elem_type if vi is not None and vi.type.HasField("tensor_type") else None
-
-    def constant_value(self, name: str) -> np.ndarray | None:
-        """The value of an initializer or Constant output held in the file (not external data), else None."""
-        if name in self.initializers:
-            t = self.initializers[name]
-            if t.data_location == TensorProto.EXTERNAL:
-                return None
-            return numpy_helper.to_array(t)
-        node = self.producer.get(name)
-        if node is not None and node.op_type == "Constant":
-            for a in node.attribute:
-                if a.name == "value":
-                    return numpy_helper.to_array(a.t)
-                if a.name in ("value_int", "value_ints"):
-                    return np.array(onnx.helper.get_attribute_value(a))
-        return None
-
-    def dynamic_dims(self, vi: onnx.ValueInfoProto) -> list[str]:
-        """Dims of ``vi`` that are neither fixed nor a function of the batch symbol ('?' when unknown)."""
-        if not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
-            return []
-        found = []
-        for d in vi.type.tensor_type.shape.dim:
-            if d.HasField("dim_value"):
-                continue
-            symbols = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", d.dim_param))
-            if not d.dim_param or not symbols or not symbols <= self.batch_symbols:
-                found.append(d.dim_param or "?")
-        return found
-
-
-def _attr(node: onnx.NodeProto, name: str) -> object:
-    for a in node.attribute:
-        if a.name == name:
-            value = onnx.helper.get_attribute_value(a)
-            return value.decode() if isinstance(value, bytes) else value
-    return None
-
-
-def _label(node: onnx.NodeProto) -> str:
-    return node.name or f"<unnamed {node.op_type} -> {node.output[0] if node.output else '?'}>"
 
 
 # ---------------------------------------------------------------- checks
@@ -208,12 +60,12 @@ def check_opset(graph: Graph, report: Report, spec: dict) -> None:
 def check_ops(graph: Graph, report: Report, spec: dict) -> None:
     """Each node against the table: supported at all, since which version, constant inputs, attributes, types."""
     supported, unsupported = set(spec["supported"]), set(spec["unsupported"])
-    floor = _version(spec["floor"])
+    floor = version_tuple(spec["floor"])
     int_ops = set(spec["integer_ops"])
     int_word = "INT64" if spec["int64"] == "native" else "INT32 (INT64 is cast down)"
     version = report.label
     for node in graph.nodes:
-        name, op = _label(node), node.op_type
+        name, op = label(node), node.op_type
         if node.domain not in ("", "ai.onnx"):
             report.add(
                 "error",
@@ -238,7 +90,7 @@ def check_ops(graph: Graph, report: Report, spec: dict) -> None:
             )
             continue
         since = spec.get("since", {}).get(op)
-        if since and _version(since) > floor:
+        if since and version_tuple(since) > floor:
             report.add(
                 "error",
                 "op-support",
@@ -251,7 +103,7 @@ def check_ops(graph: Graph, report: Report, spec: dict) -> None:
         for rule in spec["attr_rules"]:
             if rule["op"] != op:
                 continue
-            value = _attr(node, rule["attr"])
+            value = attr(node, rule["attr"])
             if value is not None and value not in rule["allowed"]:
                 report.add(
                     "error",
@@ -263,7 +115,7 @@ def check_ops(graph: Graph, report: Report, spec: dict) -> None:
                     op,
                 )
         if op in ("AveragePool", "MaxPool"):
-            kernel = _attr(node, "kernel_shape") or []
+            kernel = attr(node, "kernel_shape") or []
             if len(kernel) not in (2, 3):
                 report.add(
                     "error", "op-attribute", f"{len(kernel)}-D pooling; TensorRT pools 2-D or 3-D only",
@@ -282,7 +134,7 @@ def check_ops(graph: Graph, report: Report, spec: dict) -> None:
             check_dequantize_input(graph, report, node, name, floor)
         if op == "Pow":
             check_pow_inputs(graph, report, node, name, floor)
-        if op == "Cast" and _attr(node, "to") == TensorProto.DOUBLE:
+        if op == "Cast" and attr(node, "to") == TensorProto.DOUBLE:
             report.add(
                 "error",
                 "dtype",
@@ -306,7 +158,7 @@ def check_ops(graph: Graph, report: Report, spec: dict) -> None:
 def _check_const_inputs(graph: Graph, report: Report, spec: dict, node: onnx.NodeProto, floor: tuple) -> None:
     rules = spec["const_inputs"].get(node.op_type, {})
     until = spec.get("const_until", {}).get(node.op_type)
-    if not rules or (until and floor >= _version(until)):
+    if not rules or (until and floor >= version_tuple(until)):
         return
     for index, what in rules.items():
         i = int(index)
@@ -319,14 +171,14 @@ def _check_const_inputs(graph: Graph, report: Report, spec: dict, node: onnx.Nod
             "const-input",
             f"input '{what}' ('{tensor}') must be an initializer in TensorRT {report.label}, "
             f"but it is computed by the graph{later}",
-            FOLD_FIX if _foldable_tensor(graph, tensor) else f"make '{what}' a constant in the exporting code",
-            _label(node),
+            FOLD_FIX if foldable_tensor(graph, tensor) else f"make '{what}' a constant in the exporting code",
+            label(node),
             node.op_type,
         )
 
 
 def _check_topk(graph: Graph, report: Report, spec: dict, node: onnx.NodeProto) -> None:
-    k_max, name = spec["topk"]["k_max"], _label(node)
+    k_max, name = spec["topk"]["k_max"], label(node)
     k_name = node.input[1] if len(node.input) > 1 else ""
     k = graph.constant_value(k_name) if k_name else None
     if k_name and k is None:
@@ -338,7 +190,7 @@ def _check_topk(graph: Graph, report: Report, spec: dict, node: onnx.NodeProto) 
             if severity == "error"
             else f"K ('{k_name}') is computed at run time: TensorRT {report.label} parses a run-time K (ITopKLayer "
             f"input 1, since 8.6), but ITopKLayer takes K <= {k_max} only, and that cannot be checked statically",
-            FOLD_FIX if _foldable_tensor(graph, k_name) else "make K a constant (an initializer) in the exporting code",
+            FOLD_FIX if foldable_tensor(graph, k_name) else "make K a constant (an initializer) in the exporting code",
             name,
             "TopK",
         )
@@ -364,7 +216,7 @@ def check_dtypes(graph: Graph, report: Report, spec: dict | None) -> None:
             continue
         seen.add(name)
         node = graph.producer.get(name)
-        where = (_label(node), node.op_type) if node is not None else ("", "")
+        where = (label(node), node.op_type) if node is not None else ("", "")
         if dtype == TensorProto.DOUBLE:
             kind = "initializer" if name in graph.initializers else ("graph input/output" if name in io else "tensor")
             report.add(
@@ -445,7 +297,7 @@ def check_dynamic_dims(graph: Graph, report: Report) -> None:
             f"tensor '{name}' has dimension(s) {dims} that symbolic shape inference cannot tie to the batch "
             "(data-dependent shape or a shape computation ONNX cannot follow)",
             "fix the sizes in the exporting code (static shapes, no NonZero/Unique-like ops), then fold constants",
-            _label(node) if node is not None else "",
+            label(node) if node is not None else "",
             node.op_type if node is not None else "",
         )
     if len(flagged) > 10:
@@ -486,85 +338,6 @@ def _mb(size: int) -> str:
     if size >= 1e9:
         return f"{size / 1e9:.2f} GB"
     return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB" if size >= 1e3 else f"{size} B"
-
-
-def _foldable_nodes(graph: Graph) -> list[onnx.NodeProto]:
-    """Nodes whose every input is constant (initializer, Constant, or a folded result; Shape of a static tensor)."""
-    known = set(graph.constants)
-    folded = []
-    for node in graph.nodes:  # ONNX nodes are topologically sorted
-        if (
-            node.op_type in _NO_FOLD
-            or node.op_type.startswith("Random")
-            or any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
-        ):
-            continue
-        inputs = [i for i in node.input if i]
-        static_shape = node.op_type in ("Shape", "Size") and inputs and _static(graph, node)
-        if static_shape or (inputs and all(i in known for i in inputs)):
-            folded.append(node)
-            known.update(o for o in node.output if o)
-    return folded
-
-
-def _static(graph: Graph, node: onnx.NodeProto) -> bool:
-    """Whether the dims a Shape (its start:end slice) or Size node reads are all fixed."""
-    name = node.input[0]
-    vi = graph.value_info.get(name)
-    if vi is None or not vi.type.tensor_type.HasField("shape"):
-        return name in graph.initializers
-    dims = list(vi.type.tensor_type.shape.dim)
-    if node.op_type == "Shape":
-        start, end = _attr(node, "start"), _attr(node, "end")
-        dims = dims[slice(start if start is not None else 0, end)]
-    return all(d.HasField("dim_value") for d in dims)
-
-
-def _foldable_tensor(graph: Graph, name: str) -> bool:
-    return any(name in n.output for n in _foldable_nodes(graph))
-
-
-def check_folding(graph: Graph, report: Report, method: str = "auto") -> None:
-    """Constant-folding opportunities: static constant propagation, plus what onnx-graphsurgeon folds when installed.
-
-    The two can differ: graphsurgeon evaluates the folded values with ONNX Runtime, but does not fold every pattern
-    (e.g. Shape with start/end of a partly dynamic tensor); the static count never evaluates anything.
-    """
-    nodes = _foldable_nodes(graph)
-    gs_count = None
-    if method in ("auto", "graphsurgeon"):
-        gs_count = _graphsurgeon_fold_count(graph.model, required=method == "graphsurgeon")
-    if not nodes and not gs_count:
-        return
-    examples = ", ".join(f"'{_label(n)}' ({n.op_type})" for n in nodes[:5])
-    gs_text = f"; onnx-graphsurgeon fold_constants removes {gs_count}" if gs_count is not None else ""
-    report.add(
-        "info",
-        "constant-folding",
-        f"{len(nodes)} node(s) compute only constants (static propagation){gs_text}"
-        + (f"; e.g. {examples}" if examples else ""),
-        FOLD_FIX,
-    )
-
-
-def _graphsurgeon_fold_count(model: onnx.ModelProto, required: bool) -> int | None:
-    """Nodes that onnx-graphsurgeon removes by folding; None when it is not installed or data is external."""
-    try:
-        import onnx_graphsurgeon as gs
-    except ImportError:
-        if required:
-            raise EdgeadError("onnx-graphsurgeon is not installed: pip install onnx-graphsurgeon") from None
-        return None
-    if any(t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer):
-        return None
-    import logging
-
-    logging.getLogger("onnx_graphsurgeon").setLevel(logging.ERROR)
-    gs.logger.G_LOGGER.severity = gs.logger.G_LOGGER.ERROR
-    graph = gs.import_onnx(model)
-    before = len(graph.nodes)
-    graph.fold_constants().cleanup()
-    return before - len(graph.nodes)
 
 
 def check_runtime_load(path: Path | None, report: Report) -> None:

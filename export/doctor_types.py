@@ -1,7 +1,7 @@
 """Type rules of the TensorRT ONNX parser that depend on an op's input and the TensorRT release, for ``doctor``.
 
-Kept beside ``doctor.py`` (which owns the graph facts and the report); each check takes the doctor's ``Graph`` and
-``Report`` and the table block's ``floor`` (the oldest release of the line: 10.0 for "every 10.x").
+Kept beside ``doctor.py``; each check takes ``doctor_graph``'s ``Graph`` and ``Report`` and the table block's
+``floor`` (the oldest release of the line: 10.0 for "every 10.x").
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ POW_INTEGER_SINCE = {1: ("exponent", "10.8"), 0: ("base", "10.12")}
 _INTEGER = {TensorProto.INT64, TensorProto.INT32}
 
 
-def _version(text: str) -> tuple[int, ...]:
+def version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split("."))
 
 
@@ -39,9 +39,9 @@ def check_dequantize_input(graph: Any, report: Any, node: onnx.NodeProto, name: 
         return
     type_name = _type_name(dtype)
     since = DEQUANTIZE_INPUT_SINCE.get(type_name)
-    if since is not None and _version(since) <= floor:
+    if since is not None and version_tuple(since) <= floor:
         return
-    allowed = [t for t, v in DEQUANTIZE_INPUT_SINCE.items() if _version(v) <= floor]
+    allowed = [t for t, v in DEQUANTIZE_INPUT_SINCE.items() if version_tuple(v) <= floor]
     later = f" ({type_name} from TensorRT {since} on)" if since else ""
     report.add(
         "error",
@@ -60,7 +60,7 @@ def check_pow_inputs(graph: Any, report: Any, node: onnx.NodeProto, name: str, f
     for index, (role, since) in POW_INTEGER_SINCE.items():
         if index >= len(node.input) or graph.dtype(node.input[index]) not in _INTEGER:
             continue
-        if _version(since) <= floor:
+        if version_tuple(since) <= floor:
             continue
         report.add(
             "error",
