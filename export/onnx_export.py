@@ -17,6 +17,7 @@ import onnx
 import torch
 
 import edgead
+from edgead.export.input_fold import fold_channel_order
 from edgead.export.onnx_files import PROTOBUF_LIMIT, save_model
 from edgead.export.opset import EXPORTER_OPSET, lower_to_opset17
 from edgead.export.parity import ParityReport, check_parity, run_batched_and_single
@@ -71,7 +72,7 @@ def trace(module: torch.nn.Module, example: torch.Tensor, output_names: list[str
             verbose=False,
         )
     program.optimize()
-    return lower_to_opset17(program.model_proto)
+    return fold_channel_order(lower_to_opset17(program.model_proto))
 
 
 def traced_input_size(model: onnx.ModelProto) -> tuple[int | str, int | str]:

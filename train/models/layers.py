@@ -30,7 +30,8 @@ class FrameInput(nn.Module):
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         # Cast first: TensorRT takes uint8 only as a graph input that a Cast consumes. BGR -> RGB by a Gather, not a
-        # reversed Slice, whose INT64_MAX bounds TensorRT 8.x clamps to INT32 (`edgead doctor` flags both).
+        # reversed Slice, whose INT64_MAX bounds TensorRT 8.x clamps to INT32 (`edgead doctor` flags both). Export then
+        # folds the Gather into the first convolutions' weights (export/input_fold.py): ORT's CPU Gather is slow.
         rgb = frames.to(torch.float32).index_select(3, self.rgb_order).permute(0, 3, 1, 2)
         return rgb * self.scale + self.shift
 
