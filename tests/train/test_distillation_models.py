@@ -15,6 +15,7 @@ from edgead.train.backbones import FeatureExtractor
 from edgead.train.models import create_model
 from edgead.train.models.layers import FrameInput
 from edgead.train.models.reverse_distillation.blocks import doublings
+from edgead_runtime.errors import EdgeadError
 
 MODELS = ("stfpm", "reverse_distillation")
 SIZE = 64
@@ -166,7 +167,7 @@ def test_reverse_distillation_builds_for_wide_resnet50():
 def test_reverse_distillation_rejects_bad_options(lite0):
     with pytest.raises(ValueError, match="map_combine"):
         build("reverse_distillation", lite0, map_combine="max")
-    with pytest.raises(ValueError, match="at least 1 block"):
+    with pytest.raises(EdgeadError, match="--decoder-blocks must be at least 1"):  # refused with the other flags
         build("reverse_distillation", lite0, decoder_blocks=0)
     assert doublings([4, 8, 32]) == [1, 2]
     with pytest.raises(ValueError, match="strides double"):

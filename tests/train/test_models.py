@@ -33,7 +33,7 @@ def test_registry_lists_models_and_suggests_names():
         assert get_model_class(name).model_name == name
     with pytest.raises(EdgeadError, match="Did you mean patchcore"):
         get_model_class("patchcor")
-    with pytest.raises(EdgeadError, match=r"no option pool_size \(--pool-size\)"):
+    with pytest.raises(EdgeadError, match=r"--pool-size does not apply to model 'patchcore'"):
         make_options(get_model_class("patchcore"), {"pool_size": 2})
 
 

@@ -12,6 +12,7 @@ from edgead.train.backbones import FeatureExtractor
 from edgead.train.data import load_frames
 from edgead.train.models import create_model
 from edgead.train.models.layers import FrameInput
+from edgead_runtime.errors import EdgeadError
 from edgead_runtime.preprocess import list_images
 
 SIZE = (128, 128)
@@ -84,8 +85,14 @@ def test_projection_is_seeded():
     torch.testing.assert_close(banks[0], banks[1])
 
 
-@pytest.mark.parametrize(("options", "match"), [({"bank_dtype": "int4"}, "bank_dtype"), ({"bank_dim": 0}, "bank_dim")])
-def test_bad_bank_options_are_rejected(options, match):
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"bank_dtype": "int4"}, ValueError, "bank_dtype"),
+        ({"bank_dim": 0}, EdgeadError, "--bank-dim must be at least 1"),
+    ],
+)
+def test_bad_bank_options_are_rejected(options, error, match):
     backbone = FeatureExtractor("tf_efficientnet_lite0", (2, 3), pretrained=False)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):
         create_model("patchcore", backbone, options)
