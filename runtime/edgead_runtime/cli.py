@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from .backends.options import backend_options
 from .errors import EdgeadError, FrameMismatchError
-from .values import at_least_zero, flag, one_line_warnings, output_folder, output_path, positive, real
+from .values import (
+    add_threshold_flag,
+    at_least_zero,
+    flag,
+    one_line_warnings,
+    output_folder,
+    output_path,
+    positive,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -98,11 +106,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OUT.jsonl",
         help="write one JSON object per frame, line by line",
     )
-    p.add_argument(
-        "--threshold",
-        type=flag(real, "--threshold"),
-        help="normalized threshold (default: the model's, usually 0.5)",
-    )
+    add_threshold_flag(p)
     p.add_argument(
         "--save-overlays",
         type=flag(output_folder, "--save-overlays"),

@@ -15,7 +15,10 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    import argparse
 
 from .errors import EdgeadError, EdgeadWarning
 
@@ -155,6 +158,13 @@ def flag(check: Callable[..., T], name: str, **kwargs: object) -> Callable[[str]
 
     parse.__name__ = name.lstrip("-")
     return parse
+
+
+def add_threshold_flag(parser: argparse.ArgumentParser) -> None:
+    """``--threshold`` of ``predict`` and ``run``: the run-time override of the model's normalized threshold."""
+    parser.add_argument(
+        "--threshold", type=flag(real, "--threshold"), help="normalized threshold (default: the model's, usually 0.5)"
+    )
 
 
 def positive(name: str) -> Callable[[str], int]:

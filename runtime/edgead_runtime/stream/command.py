@@ -10,7 +10,7 @@ from ..backends import MODEL_HELP
 from ..backends.options import add_backend_args, backend_options
 from ..errors import EdgeadError
 from ..files import write_json
-from ..values import flag, positive, real
+from ..values import add_threshold_flag, flag, positive, real
 
 EXAMPLES = """\
 examples:
@@ -55,11 +55,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
         "roi) or one spec per line",
     )
     add_backend_args(p)
-    p.add_argument(
-        "--threshold",
-        type=flag(real, "--threshold"),
-        help="normalized threshold (default: the model's, usually 0.5)",
-    )
+    add_threshold_flag(p)
     p.add_argument(
         "--batch",
         type=positive("--batch"),
