@@ -32,8 +32,10 @@ def _quiet(message: str) -> None:
 
 
 def run_id() -> str:
-    """``20261203T083402Z-3f9a``: the UTC start time and 4 random hex digits, unique per run, sorting by time."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+    """``20261203T083402.517Z-3f9a``: the UTC start time to the millisecond and 4 random hex digits, unique per
+    run and sorting by start time (two runs that start in the same second, as a quick restart does, still sort)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z-{secrets.token_hex(2)}"
 
 
 def check_output_file(path: Path, what: str) -> None:
