@@ -118,7 +118,7 @@ def fit_anomalib(data: Path, out: Path, coreset: str = "anomalib"):  # noqa: ANN
 
 def use_edgead_coreset(patchcore, torch) -> None:  # noqa: ANN001
     """Make anomalib's PatchcoreModel select its bank with edgead's greedy_coreset (loaded from its file, which
-    needs only torch): anomalib's features, ratio and graph, edgead's k-center loop."""
+    needs only torch and numba): anomalib's features, ratio and graph, edgead's k-center loop."""
     import importlib.util
 
     path = Path(__file__).resolve().parents[1] / "train/models/patchcore/coreset.py"

@@ -1,12 +1,12 @@
-"""PatchCore's coreset selection alone: the previous dense greedy loop against the pruned one, step-interleaved.
+"""PatchCore's coreset selection alone: the dense greedy loop against the lazy one, step-interleaved.
 
-    python benchmarks/coreset_speed.py DATA [--before-steps N] [--visited]
+    python benchmarks/coreset_speed.py DATA [--before-steps N]
 
 Extracts the training patch features exactly as ``edgead train --model patchcore`` does (defaults, seed 0), then
 runs both selections one greedy step at a time in turn, so both see the same machine load. The dense loop costs
 the same at every step, so ``--before-steps N`` times only its first N steps and scales them to all steps (say
-so when you quote it). ``--visited`` also prints the share of points the pruned steps examine (for the memory
-traffic model in train/models/patchcore/README.md; it adds a bincount per step, so time without it).
+so when you quote it). It also prints the lazy loop's work (heap entries refreshed, distances computed), the
+numbers behind the memory traffic model in train/models/patchcore/README.md.
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", type=Path)
     parser.add_argument("--before-steps", type=int, help="time the dense loop on this many steps only")
-    parser.add_argument("--visited", action="store_true", help="print the share of points each step examines")
     args = parser.parse_args()
     features = training_features(args.data)
     torch.manual_seed(0)
@@ -64,10 +63,11 @@ def main() -> None:
     points = features @ coreset.random_projection(dim, 128)
     first = int(torch.randint(n, (1,)))
     array = np.ascontiguousarray(points.numpy())
-    list(coreset.greedy_steps(array, 3, first))  # compiled kernels loaded before timing
-    visited: list[int] | None = [] if args.visited else None
+    list(coreset.greedy_blocks(array, 3, first))  # compiled kernels loaded before timing
+    work = np.zeros(2, np.int64)
     before_steps = min(args.before_steps or count, count)
-    runs = {"before": dense_steps(points, count, first), "after": coreset.greedy_steps(array, count, first, visited)}
+    after = (int(block[0]) for block in coreset.greedy_blocks(array, count, first, block=1, work=work))
+    runs = {"before": dense_steps(points, count, first), "after": after}
     seconds = dict.fromkeys(runs, 0.0)
     picks: dict[str, list[int]] = {k: [] for k in runs}
     for step in range(count):
@@ -83,9 +83,9 @@ def main() -> None:
     print(f"{n} patches x {dim} -> {count} centres, 128-d projection, torch threads {torch.get_num_threads()}")
     print(f"coreset before {before:.1f} s{scaled}, after {seconds['after']:.1f} s: {before / seconds['after']:.1f}x")
     print(f"same centres in the same order over the {before_steps} steps compared: {same}")
-    if visited:
-        share = np.array(visited) / n
-        print(f"points examined per step: mean {share.mean():.3f}, last half {share[count // 2 :].mean():.3f}")
+    print(
+        f"lazy loop: {work[0]} heap entries refreshed, {work[1]} distances ({work[1] / count:.0f} per step, dense: {n})"
+    )
 
 
 if __name__ == "__main__":
