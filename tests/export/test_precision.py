@@ -121,6 +121,25 @@ def test_int8_graph_still_ranks_broken_bottles_above_good_ones(int8):
     assert np.abs(got["score"] - ref["score"]).max() < VARIANT_ATOL["int8"]
 
 
+@pytest.mark.parametrize("saturates", [True, False])
+def test_the_runtime_warns_of_int8_on_a_cpu_without_vnni(int8, monkeypatch, saturates):
+    """ONNX Runtime's fused int8 kernels saturate on x86 CPUs without VNNI: opening an int8 graph there warns,
+    with VNNI it does not, and an fp32 graph never does."""
+    import warnings
+
+    from edgead_runtime.backends import onnxruntime as ort_backend
+    from edgead_runtime.errors import EdgeadWarning
+
+    t, path = int8
+    monkeypatch.setattr("edgead_runtime.system.int8_saturates_here", lambda: saturates)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ort_backend.OnnxRuntimeBackend.open(path)
+        ort_backend.OnnxRuntimeBackend.open(t.onnx)
+    said = [str(w.message) for w in caught if issubclass(w.category, EdgeadWarning)]
+    assert len(said) == saturates and all("no VNNI" in m and str(path) in m for m in said), said
+
+
 def test_export_cli_rejects_calibration_images_without_int8(trained, tmp_path, capsys):
     from edgead.cli import main
 

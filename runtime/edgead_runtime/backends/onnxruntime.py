@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackendError, ModelFileError
+from ..errors import BackendError, EdgeadWarning, ModelFileError
 from ..metadata import METADATA_KEY, ModelMetadata, embedded_metadata
 from ..ort_install import import_onnxruntime
 from .base import Backend, Dim
@@ -81,6 +82,8 @@ class OnnxRuntimeBackend(Backend):
         if len(session.get_inputs()) != 1:
             names = [i.name for i in session.get_inputs()]
             raise ModelFileError(f"'{path}' has inputs {names}; an edgead graph has one (uint8 image)")
+        if metadata.precision == "int8" and session.get_providers()[0] == "CPUExecutionProvider":
+            _warn_if_int8_saturates(path)
         return cls(session, path, metadata)
 
     def _run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
@@ -102,6 +105,18 @@ class OnnxRuntimeBackend(Backend):
     def close(self) -> None:
         self.session = None
         super().close()
+
+
+def _warn_if_int8_saturates(path: Path) -> None:
+    from ..system import int8_saturates_here
+
+    if int8_saturates_here():
+        warnings.warn(
+            f"'{path}' is an int8 graph and this x86 CPU has no VNNI: ONNX Runtime's int8 kernels saturate here and "
+            "the scores can be wrong (docs/precision.md); deploy the fp32 graph, or OpenVINO, on this machine",
+            EdgeadWarning,
+            stacklevel=4,
+        )
 
 
 def _shape(shape: list[Any]) -> tuple[Dim, ...]:
