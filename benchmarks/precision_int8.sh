@@ -3,7 +3,7 @@
 # int8 graph): PatchCore and DFM on MVTec AD bottle at 256 px, their fp32 and int8 ONNX graphs, accuracy through
 # `edgead evaluate`, and fp32 vs int8 latency in ONE interleaved `edgead-runtime bench` run.
 #   bash benchmarks/precision_int8.sh [OUT_DIR]        (default OUT_DIR: runs/precision-int8)
-# Writes benchmarks/results/precision/{patchcore,dfm}.int8.* and bench-int8.{txt,json}. About 6 minutes on 2 idle cores.
+# Writes benchmarks/results/precision/{patchcore,dfm}.int8.* (with .as-written.*) and bench-int8.{txt,json}. About 6 minutes on 2 idle cores.
 set -euo pipefail
 export TQDM_DISABLE=1
 cd "$(dirname "$0")/.."
@@ -21,6 +21,10 @@ for model in patchcore dfm; do
       > "$out/$model.$precision.evaluate.txt"
   done
   cp "$out/$model.int8.evaluate.json" "$out/$model.int8.evaluate.txt" "$results/"
+  # the same int8 graph with its Q/DQ computed as written (what an int8 TensorRT engine computes), beside ONNX
+  # Runtime's fused kernels, which saturate on x86 CPUs without VNNI
+  python benchmarks/int8_as_written.py "$out/$model.int8.onnx" --data "$data" \
+    --json "$results/$model.int8.as-written.json" | tee "$results/$model.int8.as-written.txt"
 done
 (cd "$out" && ls -l patchcore.fp32.onnx patchcore.int8.onnx dfm.fp32.onnx dfm.int8.onnx) | tee "$results/sizes-int8.txt"
 nice -n 10 edgead-runtime bench "$out/patchcore.fp32.onnx" "$out/patchcore.int8.onnx" "$out/dfm.fp32.onnx" \
