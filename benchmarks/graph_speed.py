@@ -5,7 +5,8 @@
 Every graph x engine x batch is one target of ``edgead_runtime.bench.time_interleaved`` (blocks of calls
 with a settling call between targets), so a loaded machine slows all of them alike and the ratios hold.
 Graphs need not be edgead's: any single-input image graph gets the bottle frame in the layout it takes
-(``profile_ops.graph_input``). Use it for whole graph vs backbone-only graph, before vs after a change.
+(``profile_ops.graph_input``). Use it for whole graph vs backbone-only graph, before vs after a change. A graph
+with a fixed batch dimension (anomalib 2.7's exports) is timed only at that batch: give one graph per batch.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ import onnxruntime as ort
 from profile_ops import graph_input
 
 from edgead_runtime.bench import machine_info, time_interleaved
+
+
+def fixed_batch(path: Path) -> int | None:
+    """The batch size a graph's input is fixed to, or None when its batch dimension is symbolic."""
+    dim = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_inputs()[0].shape[0]
+    return dim if isinstance(dim, int) else None
 
 
 def ort_target(path: Path, batch: int, threads: int):  # noqa: ANN201
@@ -54,13 +61,15 @@ def main() -> None:
     for batch in args.batch:
         for engine, make in engines.items():
             for name, path in graphs.items():
+                if fixed_batch(Path(path)) not in (None, batch):
+                    continue
                 keys.append((engine, batch, name))
                 calls.append(make(Path(path), batch, args.threads))
     stats = dict(zip(keys, time_interleaved(calls, 5, args.iters), strict=True))
     first = next(iter(graphs))
     rows = []
     for (engine, batch, name), s in stats.items():
-        ratio = s.p50_ms / stats[(engine, batch, first)].p50_ms
+        ratio = s.p50_ms / stats[(engine, batch, first)].p50_ms if (engine, batch, first) in stats else float("nan")
         rows.append({"engine": engine, "batch": batch, "graph": name, "ratio_to_first": ratio, **asdict(s)})
         print(f"{engine:<12} batch {batch:<3} {name:<24} p50 {s.p50_ms:8.2f} ms  {ratio:5.2f}x {first}")
     if args.json:
