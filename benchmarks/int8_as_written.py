@@ -21,8 +21,7 @@ import numpy as np
 from edgead.export.parity import onnxruntime_outputs
 from edgead.train.data import find_dataset, load_frames, load_masks
 from edgead.train.metrics import evaluate, format_metrics_table
-from edgead_runtime.backends.onnxruntime import OnnxRuntimeBackend
-from edgead_runtime.system import int8_saturates_here
+from edgead_runtime.backends.onnxruntime import OnnxRuntimeBackend, int8_saturates_here
 
 
 def main() -> None:

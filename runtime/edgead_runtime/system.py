@@ -133,19 +133,6 @@ def _cpu() -> tuple[str, int | None]:
     return cpu, len(cores) or os.cpu_count()  # ARM cpuinfo has no core ids: every CPU is a core there
 
 
-def int8_saturates_here() -> bool:
-    """An x86 CPU without VNNI: ONNX Runtime's fused int8 Conv kernels there multiply u8 x s8 with VPMADDUBSW, whose
-    int16 pair sums saturate (onnxruntime's quantization docs: "reduce_range", U8S8 on AVX2/AVX512 without VNNI).
-    Measured on a Zen 2 EPYC: a PatchCore int8 graph's image AUROC 0.83 with the fused kernels, 1.00 as written."""
-    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
-        return False
-    text = _read("/proc/cpuinfo")
-    if text is None:
-        return False  # not Linux: unknown, say nothing
-    flags = next((line.partition(":")[2].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return not ({"avx512_vnni", "avx_vnni"} & set(flags))
-
-
 def _module_version(name: str) -> str | None:
     """Version of an installed module, None when absent (found without importing where possible)."""
     import importlib.metadata

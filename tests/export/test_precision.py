@@ -131,7 +131,7 @@ def test_the_runtime_warns_of_int8_on_a_cpu_without_vnni(int8, monkeypatch, satu
     from edgead_runtime.errors import EdgeadWarning
 
     t, path = int8
-    monkeypatch.setattr("edgead_runtime.system.int8_saturates_here", lambda: saturates)
+    monkeypatch.setattr(ort_backend, "int8_saturates_here", lambda: saturates)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ort_backend.OnnxRuntimeBackend.open(path)
