@@ -57,11 +57,12 @@ def main() -> None:
     args = parser.parse_args()
     graphs = dict(g.split("=", 1) for g in args.graphs)
     engines = {"onnxruntime": ort_target} | ({"openvino": openvino_target} if args.openvino else {})
+    fixed = {name: fixed_batch(Path(path)) for name, path in graphs.items()}
     keys, calls = [], []
     for batch in args.batch:
         for engine, make in engines.items():
             for name, path in graphs.items():
-                if fixed_batch(Path(path)) not in (None, batch):
+                if fixed[name] not in (None, batch):
                     continue
                 keys.append((engine, batch, name))
                 calls.append(make(Path(path), batch, args.threads))

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edgead.export.onnx_files import onnx_metadata
 from edgead.export.parity import onnxruntime_outputs
 from edgead.train.data import find_dataset, load_frames, load_masks
 from edgead.train.metrics import evaluate, format_metrics_table
-from edgead_runtime.backends.onnxruntime import OnnxRuntimeBackend, int8_saturates_here
+from edgead_runtime.backends.onnxruntime import int8_saturates_here
+from edgead_runtime.metadata import ModelMetadata
 
 
 def main() -> None:
@@ -30,7 +32,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    size = OnnxRuntimeBackend.open(args.model).metadata.size
+    size = ModelMetadata.from_json(onnx_metadata(args.model), str(args.model)).size
     dataset = find_dataset(args.data)
     frames, _ = load_frames([s.path for s in dataset.test], size, desc="test images")
     labels = np.array([s.label for s in dataset.test])
