@@ -1,7 +1,8 @@
 """PatchCore runs with its edge bank options, trained and exported once per session, for the TensorRT/doctor tests.
 
-``--bank-dtype fp16`` writes an fp32 graph whose bank initializer is fp16, and ``--bank-dim N`` adds a projection
-GEMM in front of the kNN: both are graphs the export writes, so both are doctored and built like the others.
+``--bank-dtype fp16`` writes an fp32 graph whose bank initializer is fp16, ``--bank-dim N`` adds a projection
+GEMM in front of the kNN, and ``--search-dim N`` a projection before the kNN GEMM and the exact distance after it:
+all are graphs the export writes, so all are doctored and built like the others.
 Same reduced bottle set and options as the session's ``trained`` runs (tests/conftest.py).
 """
 
@@ -13,7 +14,11 @@ from pathlib import Path
 import pytest
 from conftest import SMALL_IMAGE_SIZE, SMALL_OPTIONS, Trained
 
-BANK_OPTIONS = {"patchcore-bank-fp16": ["--bank-dtype", "fp16"], "patchcore-bank-dim32": ["--bank-dim", "32"]}
+BANK_OPTIONS = {
+    "patchcore-bank-fp16": ["--bank-dtype", "fp16"],
+    "patchcore-bank-dim32": ["--bank-dim", "32"],
+    "patchcore-search-dim32": ["--search-dim", "32"],
+}
 _RUNS: dict[str, Trained] = {}  # shared by every module that imports the fixture: each run is trained once
 
 

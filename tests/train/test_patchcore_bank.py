@@ -1,4 +1,5 @@
-"""PatchCore's edge options on real bottle frames: the fp16 memory bank and the random-projection bank."""
+"""PatchCore's edge options on real bottle frames: the fp16 memory bank, the random-projection bank and the search in
+the principal directions (``search_dim``)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,47 @@ def test_projected_bank_has_the_asked_dimension_and_still_separates_broken_bottl
     assert broken.min() > good.max(), f"good {good.round(2)}, broken {broken.round(2)}"
 
 
+def test_search_picks_in_principal_directions_and_measures_in_all(backbone, frames):
+    model = fitted(backbone, frames, search_dim=16)
+    basis = model.search_basis.double()
+    assert basis.shape == (152, 16)
+    torch.testing.assert_close(basis.T @ basis, torch.eye(16, dtype=torch.float64), atol=1e-5, rtol=0)
+    images = torch.cat([frames["good"], frames["broken"]])
+    with torch.no_grad():
+        emb = model.embed(images)
+        patch_map = model(images)[0]
+    flat = emb.permute(0, 2, 3, 1).reshape(-1, 152).double()
+    bank = model.bank.double()
+    # the pick: nearest in the 16 principal directions (float64 here); the distance: to that row, in all 152
+    pick = torch.cdist(flat @ basis, bank @ basis).argmin(1)
+    expected = (flat - bank[pick]).norm(dim=1)
+    nearest = torch.cdist(flat, bank).min(1).values
+    got = patch_map.reshape(-1).double()
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    assert (got >= nearest - 1e-4).all()  # never below the exact nearest distance
+    assert (pick != torch.cdist(flat, bank).argmin(1)).any()  # 16 of 152 directions: some picks do differ
+    good, broken = scores(model, frames["good"]), scores(model, frames["broken"])
+    assert broken.min() > good.max(), f"good {good.round(2)}, broken {broken.round(2)}"
+
+
+@pytest.mark.parametrize("search_dim", [0, 152, 500])
+def test_search_in_all_directions_is_the_exact_search(backbone, frames, search_dim):
+    exact, model = fitted(backbone, frames), fitted(backbone, frames, search_dim=search_dim)
+    assert model.search_basis.shape == (152, 0)
+    images = torch.cat([frames["good"], frames["broken"]])
+    np.testing.assert_array_equal(scores(model, images), scores(exact, images))
+
+
+def test_weights_saved_before_search_dim_load_as_the_exact_search(backbone, frames):
+    """A run trained before the option existed has no search buffers: it keeps its exact search, and its scores."""
+    exact, model = fitted(backbone, frames), fitted(backbone, frames, search_dim=16)
+    old = {k: v for k, v in exact.state_dict().items() if not k.startswith("search_")}
+    model.load_state_dict(old, strict=True)
+    assert model.search_basis.shape[1] == 0 and model.options.search_dim is None
+    images = torch.cat([frames["good"], frames["broken"]])
+    np.testing.assert_array_equal(scores(model, images), scores(exact, images))
+
+
 def test_projection_is_seeded():
     backbone = FeatureExtractor("tf_efficientnet_lite0", (2, 3), pretrained=False)
     images = torch.randn(1, 3, 32, 32)
@@ -90,6 +132,7 @@ def test_projection_is_seeded():
     [
         ({"bank_dtype": "int4"}, ValueError, "bank_dtype"),
         ({"bank_dim": 0}, EdgeadError, "--bank-dim must be at least 1"),
+        ({"search_dim": -1}, EdgeadError, "--search-dim must be at least 0"),
     ],
 )
 def test_bad_bank_options_are_rejected(options, error, match):

@@ -86,7 +86,7 @@ def check_option(f: dataclasses.Field, value: Any) -> Any:
     if f.metadata.get("fraction"):
         return values.fraction(value, flag)
     if annotation.startswith("int"):
-        return values.integer(value, flag)
+        return values.integer(value, flag, minimum=f.metadata.get("minimum", 1))
     if annotation.startswith("float"):
         return values.real(value, flag)
     return value

@@ -39,6 +39,16 @@ def random_projection(dim: int, out_dim: int) -> torch.Tensor:
     return torch.randn(dim, out_dim) / out_dim**0.5
 
 
+def principal_directions(features: torch.Tensor, count: int) -> torch.Tensor:
+    """The ``count`` directions of largest variance of ``features`` [N, D], as orthonormal columns [D, count]
+    (float64 covariance, so that the order of the eigenvalues is not float32 noise)."""
+    features = features.double()
+    centred = features - features.mean(0)
+    covariance = centred.T @ centred / max(features.shape[0] - 1, 1)
+    _, vectors = torch.linalg.eigh(covariance)  # ascending
+    return vectors[:, -count:].flip(1).float().contiguous()
+
+
 def greedy_coreset(features: torch.Tensor, count: int, projection_dim: int = 128) -> torch.Tensor:
     """Indices of ``count`` rows of ``features`` [n, D] that cover all rows best (greedy k-center).
 

@@ -2,15 +2,21 @@
 
 Locally aware patch features from two mid-level stages, a greedy coreset memory bank, and a
 nearest-neighbour score with the paper's reweighting (Eq. 7). The nearest bank row is found by a
-GEMM (|M|^2 - 2 x M^T, |M|^2 precomputed) and an ArgMin rather than cdist, so the exported graph has a
-dynamic batch and no TopK over the bank; the distance to that row is then computed exactly, |x - m|^2
-summed, so that it is exact where it is ~0.
+GEMM (|M|^2 - 2 x M^T, |M|^2 precomputed and folded in as one more row) and an ArgMin rather than
+cdist, so the exported graph has a dynamic batch and no TopK over the bank; the distance to that row
+is then computed exactly, |x - m|^2 summed, so that it is exact where it is ~0.
 
 Two options shrink the bank for edge devices (measured in docs/precision.md): ``bank_dtype="fp16"``
 stores the bank as fp16 (half the bytes; it is cast to fp32 before the distance GEMM, so distances
 are still computed in fp32), and ``bank_dim`` applies a seeded Gaussian random projection to the
 patch features before the coreset and in the graph (fewer bytes and GEMM FLOPs, at a distance
 distortion bounded by Johnson-Lindenstrauss).
+
+``search_dim`` makes the search itself cheaper without touching the distance: the nearest row is looked up in
+the top ``search_dim`` principal directions of the training patches (a GEMM ``search_dim / D`` the size), and
+the distance to the row it picks is still measured in all D dimensions. A pick can only differ from the exact
+one where two rows are nearly tied in the principal directions, and then the reported distance is the exact
+distance to a row that is nearly as close (measured in docs/precision.md).
 """
 
 from __future__ import annotations
@@ -27,9 +33,10 @@ from tqdm.auto import tqdm
 from ...backbones import FeatureExtractor
 from .. import register_model
 from ..layers import concat_at_finest
-from .coreset import greedy_coreset, nearest_in_bank, random_projection
+from .coreset import greedy_coreset, nearest_in_bank, principal_directions, random_projection
 
 BANK_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+SEARCH_BUFFERS = ("search_basis", "search_bank", "search_sq_norm")
 
 
 @register_model("patchcore")
@@ -51,6 +58,15 @@ class PatchCore(nn.Module):
             metadata={
                 "help": "memory bank storage type; fp16 halves its bytes, distances stay fp32",
                 "choices": tuple(BANK_DTYPES),
+            },
+        )
+        search_dim: int | None = field(
+            default=None,
+            metadata={
+                "help": "look up each patch's nearest bank row in this many principal directions of the training "
+                "patches (a smaller kNN GEMM), then measure the distance to it in all dimensions; 0: search "
+                "all dimensions",
+                "minimum": 0,
             },
         )
         bank_dim: int | None = field(
@@ -78,6 +94,10 @@ class PatchCore(nn.Module):
             dim = options.bank_dim
         self.register_buffer("bank", torch.zeros(0, dim, dtype=BANK_DTYPES[options.bank_dtype]))
         self.register_buffer("bank_sq_norm", torch.zeros(0))
+        # [D, search_dim] principal directions, and the bank and its squared norms in them; empty: search in all D
+        self.register_buffer("search_basis", torch.zeros(dim, 0))
+        self.register_buffer("search_bank", torch.zeros(0, 0))
+        self.register_buffer("search_sq_norm", torch.zeros(0))
         self.register_buffer("support", torch.zeros(0, options.num_neighbors, dtype=torch.long))
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
@@ -118,13 +138,27 @@ class PatchCore(nn.Module):
             f"from {features.shape[0]} patches (coreset selection {coreset_seconds:.1f} s)"
         )
         self.support = nearest_in_bank(bank, self.options.num_neighbors)
+        if self.options.search_dim and self.options.search_dim < bank.shape[1]:
+            self.search_basis = principal_directions(features, self.options.search_dim)
+            self.search_bank = bank @ self.search_basis
+            self.search_sq_norm = (self.search_bank * self.search_bank).sum(1)
+
+    def _load_from_state_dict(self, state: dict, prefix: str, *args: object) -> None:
+        # a run saved before search_dim existed searched in all dimensions: keep its scores as they were
+        if prefix + "search_basis" not in state:
+            self.search_basis = self.search_basis.new_zeros(self.search_basis.shape[0], 0)
+            self.search_bank = self.search_bank.new_zeros(0, 0)
+            self.search_sq_norm = self.search_sq_norm.new_zeros(0)
+            state.update({prefix + name: getattr(self, name) for name in SEARCH_BUFFERS})
+            self.options.search_dim = None
+        super()._load_from_state_dict(state, prefix, *args)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         embedding = self.embed(images)
         n, dim, h, w = embedding.shape
         patches = embedding.permute(0, 2, 3, 1).reshape(n, h * w, dim)
         flat = patches.reshape(n * h * w, dim)
-        # The nearest bank row by one GEMM with a bias (|M|^2 - 2 x.M^T) and an ArgMin; then the distance to
+        # The nearest bank row by one GEMM (|M|^2 - 2 x.M^T) and an ArgMin; then the distance to
         # that row exactly, |x - m|^2 summed, never |x|^2 - 2 x.m + |m|^2: where x matches a bank row (a static
         # or uniform scene) the expanded form cancels ~1e-3 of float32 noise that the square root turns into
         # ~3e-2, and torch and ONNX Runtime accumulate the GEMM differently (README, "Exact small distances").
@@ -134,8 +168,19 @@ class PatchCore(nn.Module):
         return dist.reshape(n, h, w), self._reweighted_score(patches, dist, nearest.reshape(n, h * w))
 
     def _bank_term(self, x: torch.Tensor) -> torch.Tensor:
-        """|M|^2 - 2 x.M^T for rows x [P, D]: squared distances to every bank row, less |x|^2."""
-        return (x * -2.0) @ self.bank.float().T + self.bank_sq_norm
+        """|M|^2 - 2 x.M^T for rows x [P, D]: squared distances to every bank row, less |x|^2 (with a search
+        basis B: the same in its directions, |MB|^2 - 2 xB.(MB)^T).
+
+        One GEMM without a bias, [x, 1] @ [-2 M^T; |M|^2]: the weights are a constant of the graph, and ONNX
+        Runtime's Gemm with a broadcast bias first copies the bias into the whole [P, M] output and then
+        accumulates onto it, an extra pass over the largest tensor of the graph (7-8 % of the bottle graph,
+        benchmarks/results/graph-speed/README.md)."""
+        if self.search_basis.shape[1]:
+            x, bank, sq_norm = x @ self.search_basis, self.search_bank, self.search_sq_norm
+        else:
+            bank, sq_norm = self.bank.float(), self.bank_sq_norm
+        weights = torch.cat([bank.T * -2.0, sq_norm[None]])  # [D + 1, M]
+        return torch.cat([x, x.new_ones(x.shape[0], 1)], 1) @ weights
 
     def _reweighted_score(self, patches: torch.Tensor, dist: torch.Tensor, nearest: torch.Tensor) -> torch.Tensor:
         """Eq. 7: the largest patch distance, down-weighted when its nearest bank entry sits in a dense region."""
