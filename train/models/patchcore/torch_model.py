@@ -142,6 +142,12 @@ class PatchCore(nn.Module):
             self.search_basis = principal_directions(features, self.options.search_dim)
             self.search_bank = bank @ self.search_basis
             self.search_sq_norm = (self.search_bank * self.search_bank).sum(1)
+            tqdm.write(f"nearest-row search in {self.options.search_dim} of {bank.shape[1]} principal directions")
+        elif self.options.search_dim:
+            tqdm.write(
+                f"--search-dim {self.options.search_dim}: the patches have only {bank.shape[1]} dimensions, "
+                "so the search uses all of them"
+            )
 
     def _load_from_state_dict(self, state: dict, prefix: str, *args: object) -> None:
         # a run saved before search_dim existed searched in all dimensions: keep its scores as they were
