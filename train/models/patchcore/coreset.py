@@ -39,13 +39,17 @@ def random_projection(dim: int, out_dim: int) -> torch.Tensor:
     return torch.randn(dim, out_dim) / out_dim**0.5
 
 
-def principal_directions(features: torch.Tensor, count: int) -> torch.Tensor:
-    """The ``count`` directions of largest variance of ``features`` [N, D], as orthonormal columns [D, count]
-    (float64 covariance, so that the order of the eigenvalues is not float32 noise)."""
-    features = features.double()
-    centred = features - features.mean(0)
-    covariance = centred.T @ centred / max(features.shape[0] - 1, 1)
-    _, vectors = torch.linalg.eigh(covariance)  # ascending
+def principal_directions(features: torch.Tensor, count: int, chunk: int = 65536) -> torch.Tensor:
+    """The ``count`` directions of largest variance of ``features`` [N, D], as orthonormal columns [D, count].
+
+    The covariance is summed in float64 over chunks of rows (so that the order of the eigenvalues is not float32
+    noise, and without a float64 copy of all N rows)."""
+    mean = features.double().mean(0)
+    covariance = torch.zeros(features.shape[1], features.shape[1], dtype=torch.float64, device=features.device)
+    for rows in features.split(chunk):
+        centred = rows.double() - mean
+        covariance += centred.T @ centred
+    _, vectors = torch.linalg.eigh(covariance / max(features.shape[0] - 1, 1))  # ascending
     return vectors[:, -count:].flip(1).float().contiguous()
 
 
