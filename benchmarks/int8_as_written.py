@@ -39,12 +39,8 @@ def main() -> None:
     masks, index = load_masks(dataset.test, size)
     report = {"model": str(args.model), "images": len(frames), "cpu_without_vnni": int8_saturates_here()}
     for name, as_written in (("onnxruntime_default", False), ("qdq_as_written", True)):
-        outputs = {k: [] for k in ("raw_score", "raw_anomaly_map")}
-        for start in range(0, len(frames), 8):
-            batch = onnxruntime_outputs(args.model, frames[start : start + 8], simulate_quantization=as_written)
-            for k in outputs:
-                outputs[k].append(batch[k])
-        scores, maps = (np.concatenate(outputs[k]) for k in ("raw_score", "raw_anomaly_map"))
+        outputs = onnxruntime_outputs(args.model, frames, simulate_quantization=as_written, batch=8)
+        scores, maps = outputs["raw_score"], outputs["raw_anomaly_map"]
         report[name] = evaluate(labels, scores.reshape(-1), masks, maps.reshape(len(frames), *size)[index])
         print(f"{name}:\n{format_metrics_table(report[name])}")
     if args.json:

@@ -100,8 +100,11 @@ def check_parity(
     return report
 
 
-def onnxruntime_outputs(path: Path, frames: np.ndarray, simulate_quantization: bool = False) -> dict[str, np.ndarray]:
-    """The graph's four outputs on ONNX Runtime's CPU provider (the reference every backend is held to).
+def onnxruntime_outputs(
+    path: Path, frames: np.ndarray, simulate_quantization: bool = False, batch: int | None = None
+) -> dict[str, np.ndarray]:
+    """The graph's four outputs on ONNX Runtime's CPU provider (the reference every backend is held to), from one
+    session; ``batch``: run the frames that many at a time (default: all in one call).
 
     ``simulate_quantization`` runs a Q/DQ graph with basic optimizations only, so each QuantizeLinear/
     DequantizeLinear pair is computed as written (int8 rounding and clipping, float arithmetic between) instead
@@ -117,7 +120,9 @@ def onnxruntime_outputs(path: Path, frames: np.ndarray, simulate_quantization: b
     if simulate_quantization:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return dict(zip(OUTPUT_NAMES, session.run(list(OUTPUT_NAMES), {INPUT_NAME: frames}), strict=True))
+    step = batch or max(len(frames), 1)
+    runs = [session.run(list(OUTPUT_NAMES), {INPUT_NAME: frames[i : i + step]}) for i in range(0, len(frames), step)]
+    return {name: np.concatenate([run[k] for run in runs]) for k, name in enumerate(OUTPUT_NAMES)}
 
 
 def compare_variant(
